@@ -1,0 +1,51 @@
+# Two commands matter: `make demo` and `make test`. Everything else is a step they use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ENV := set -a && . .local/env && set +a &&
+
+.PHONY: help venv services migrate demo test check lint typecheck imports secrets migrations-check pytest lock clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements/lock.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed (set PYTHON=...)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/lock.txt
+	touch $@
+
+venv: $(VENV)/.installed  ## Create .venv with the locked dependencies
+
+services: venv  ## Make sure PostgreSQL and Redis answer; create roles and database
+	bash scripts/services.sh
+
+migrate: services  ## Apply migrations as the owner role
+	$(ENV) DATABASE_URL="$$DATABASE_OWNER_URL" $(PY) manage.py migrate --no-input
+
+demo: migrate  ## Set up, seed a demo tenant, start web + worker + beat (Ctrl-C stops them)
+	bash scripts/demo.sh
+
+test: services  ## Every quality gate and the whole test suite
+	bash scripts/check.sh
+
+lint: venv  ## ruff (lint + format check)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: services  ## mypy strict
+	$(ENV) $(VENV)/bin/mypy .
+
+imports: venv  ## import-linter layer contracts
+	$(VENV)/bin/lint-imports
+
+lock: venv  ## Re-resolve requirements/*.in into requirements/lock.txt
+	bash scripts/lock.sh
+
+clean:  ## Stop private services and remove .local (keeps .venv)
+	-test -f .local/redis/redis.pid && kill "$$(cat .local/redis/redis.pid)"
+	-test -f .local/pg/postmaster.pid && runuser -u postgres -- pg_ctl -D .local/pg stop 2>/dev/null || true
+	rm -rf .local

@@ -1,0 +1,179 @@
+"""Settings, all from the environment (12-factor).
+
+`REGSVC_ENV` selects the profile. `development` and `test` have safe local defaults so that
+`make demo` and `make test` work on a fresh machine; `production` has no defaults for secrets
+or endpoints and refuses to start without them.
+"""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+ENVIRONMENT = os.environ.get("REGSVC_ENV", "development")
+if ENVIRONMENT not in {"development", "test", "production"}:
+    raise ImproperlyConfigured(
+        f"REGSVC_ENV must be development, test or production, not {ENVIRONMENT!r}"
+    )
+PRODUCTION = ENVIRONMENT == "production"
+
+_LOCAL_DEFAULTS = {
+    # Local only; production has no default and refuses to start without SECRET_KEY.
+    "SECRET_KEY": "insecure-local-development-key",  # pragma: allowlist secret
+    "DATABASE_URL": "postgres://regsvc_app@127.0.0.1:5432/regsvc",
+    "DATABASE_OWNER_URL": "postgres://regsvc_owner@127.0.0.1:5432/regsvc",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+}
+
+
+def env(name: str) -> str:
+    """Read a required setting; local defaults exist only outside production."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    if PRODUCTION:
+        raise ImproperlyConfigured(f"{name} must be set in production")
+    return _LOCAL_DEFAULTS[name]
+
+
+SECRET_KEY = env("SECRET_KEY")
+DEBUG = os.environ.get("DEBUG", "0") == "1" and not PRODUCTION
+ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS").split(",") if h.strip()]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "guardian",
+    "tenancy",
+    "outbox",
+    "registration",
+    "mpi",
+]
+
+MIDDLEWARE = [
+    "tenancy.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "tenancy.middleware.TenantMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "tenancy.context_processors.active_tenant",
+            ],
+        },
+    },
+]
+
+# The web and the workers connect as the app role (no superuser, no BYPASSRLS, not the table
+# owner), so row-level security applies to every query they make. Migrations run with the
+# owner's URL (DATABASE_OWNER_URL), never with this one.
+DATABASES: dict[str, dict[str, Any]] = {
+    "default": {
+        **dj_database_url.parse(env("DATABASE_URL"), conn_max_age=60, conn_health_checks=True),
+        # ATOMIC_REQUESTS stays off: TenantMiddleware opens the tenant transaction itself.
+        "ATOMIC_REQUESTS": False,
+    }
+}
+DATABASE_OWNER_URL = env("DATABASE_OWNER_URL")
+DB_APP_ROLE = os.environ.get("REGSVC_DB_APP_ROLE", "regsvc_app")
+DB_RELAY_ROLE = os.environ.get("REGSVC_DB_RELAY_ROLE", "regsvc_relay")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".local" / "static"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+REDIS_URL = env("REDIS_URL")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Reuse a worker's database connection across tasks (Celery closes it after each by default).
+# Safe because the tenant setting is transaction-local: see tests/integration/test_tenant_isolation.
+CELERY_DB_REUSE_MAX = 100
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tenancy.api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "tenancy.api.problems.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Registration Service API",
+    "DESCRIPTION": "Patient registration and Master Patient Index for multi-tenant platforms.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Base of the `type` URIs of problem+json responses (RFC 9457).
+PROBLEM_TYPE_BASE = os.environ.get("PROBLEM_TYPE_BASE", "https://regsvc.example/problems/")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,54 @@
+"""URL wiring: health probes, the REST API, its schema and docs, and the console."""
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.urls import include, path
+from django.views.defaults import page_not_found, server_error
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from tenancy.api import health
+from tenancy.api.audit import AuditEventDetailApi, AuditEventListApi
+from tenancy.api.problems import problem_response
+from tenancy.views import tenant_switch
+
+api_v1 = [
+    path("audit-events", AuditEventListApi.as_view(), name="audit-event-list"),
+    path("audit-events/<int:event_id>", AuditEventDetailApi.as_view(), name="audit-event-detail"),
+]
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("admin/tenant/switch/", tenant_switch, name="tenant-switch"),
+    path("admin/", admin.site.urls),
+]
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Unknown API URLs answer in problem+json; console URLs keep Django's page."""
+    if _is_api(request):
+        return problem_response(
+            request, code="not-found", title="Not found", status=404, detail="Not found."
+        )
+    return page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    """Unexpected errors: a problem+json with the request id to quote, nothing else."""
+    if _is_api(request):
+        return problem_response(
+            request,
+            code="internal-error",
+            title="Internal error",
+            status=500,
+            detail="An unexpected error occurred; quote the instance id to support.",
+        )
+    return server_error(request)

@@ -1,0 +1,1 @@
+"""Master Patient Index: matching, review, merge."""

@@ -1,0 +1,1 @@
+"""Services: every write of this app."""

@@ -1,0 +1,1 @@
+"""Transactional outbox, relay to Redis Streams, idempotent inbox."""

@@ -1,0 +1,1 @@
+"""Selectors: every read of this app."""

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Every check `make test` runs, in order, fastest first. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+set -a; . .local/env; set +a
+export REGSVC_ENV=test
+# The suite has its own Redis database (it flushes it); never the demo's.
+export REDIS_URL="${REDIS_URL%/*}/15"
+PY=.venv/bin/python
+step() { printf '\n== %s\n' "$*"; }
+
+step "ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+step "import-linter"
+.venv/bin/lint-imports
+step "mypy (strict)"
+.venv/bin/mypy .
+step "detect-secrets (against .secrets.baseline)"
+bash scripts/detect-secrets.sh
+step "migrations: in step with models, reversible, idempotent"
+bash scripts/check-migrations.sh
+step "pytest (coverage, branch)"
+$PY -m pytest --cov --cov-report=term --cov-fail-under=80 "$@"

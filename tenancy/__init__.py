@@ -1,0 +1,1 @@
+"""Tenancy kernel: tenants, memberships, entitlements, audit, tenant context and RLS."""

@@ -1,0 +1,1 @@
+"""REST interface of the kernel: authentication, permissions, errors, audit reads."""

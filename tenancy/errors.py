@@ -1,0 +1,77 @@
+"""The project's one error hierarchy.
+
+Services raise these; the REST layer renders them as RFC 9457 problem+json and the FHIR layer
+as OperationOutcome. `detail` must never carry PHI: it is logged and returned to callers.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One invalid input field: where, what rule, and a message safe to show."""
+
+    field: str
+    code: str
+    message: str
+
+
+class DomainError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    code = "domain-error"
+    title = "The request could not be completed"
+    status = 400
+
+    def __init__(self, detail: str = "", *, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors or []
+
+
+class ValidationFailedError(DomainError):
+    """Input broke a rule; `errors` says which field and why."""
+
+    code = "validation-error"
+    title = "Invalid input"
+    status = 400
+
+
+class NotFoundError(DomainError):
+    """The object does not exist, or exists in another tenant (never say which)."""
+
+    code = "not-found"
+    title = "Not found"
+    status = 404
+
+
+class PermissionDeniedError(DomainError):
+    """The caller is known but their role does not allow this action."""
+
+    code = "forbidden"
+    title = "Forbidden"
+    status = 403
+
+
+class ConflictError(DomainError):
+    """The request conflicts with the current state (e.g. a duplicate)."""
+
+    code = "conflict"
+    title = "Conflict"
+    status = 409
+
+
+class PreconditionFailedError(DomainError):
+    """The caller's version of the object is stale (If-Match did not match)."""
+
+    code = "precondition-failed"
+    title = "Precondition failed"
+    status = 412
+
+
+class TenantContextError(DomainError):
+    """Code ran without (or with a conflicting) tenant context: a programming error."""
+
+    code = "tenant-context"
+    title = "Tenant context error"
+    status = 500

@@ -1,0 +1,16 @@
+"""Kernel models: who the tenants are, who may act in them, and what happened."""
+
+from tenancy.models.audit import AuditEvent
+from tenancy.models.base import TenantOwnedModel
+from tenancy.models.credentials import ApiKey
+from tenancy.models.tenant import Membership, ModuleEntitlement, Role, Tenant
+
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "Membership",
+    "ModuleEntitlement",
+    "Role",
+    "Tenant",
+    "TenantOwnedModel",
+]

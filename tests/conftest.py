@@ -1,0 +1,147 @@
+"""Test database wiring: migrate as the owner role, then run every test as the app role.
+
+A suite that connects as a superuser or the table owner proves nothing about row-level
+security, so after migrating the default connection is switched to the app role (no
+superuser, no BYPASSRLS). Tests that need real commits (several connections, Celery workers,
+on-commit hooks) use `committed_db`, which truncates through the owner role afterwards.
+"""
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import dj_database_url
+import psycopg
+import pytest
+import redis
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connections
+from psycopg import sql
+
+KEPT_TABLES = {"django_migrations", "django_content_type", "auth_permission"}
+
+
+def _conninfo(parsed: Any, dbname: str) -> str:
+    return psycopg.conninfo.make_conninfo(
+        host=parsed.get("HOST") or "127.0.0.1",
+        port=str(parsed.get("PORT") or 5432),
+        user=parsed["USER"],
+        password=parsed.get("PASSWORD") or None,
+        dbname=dbname,
+    )
+
+
+OWNER = dj_database_url.parse(settings.DATABASE_OWNER_URL)
+TEST_DB_NAME = f"{settings.DATABASES['default']['NAME']}_test"
+
+
+def owner_conninfo(dbname: str = TEST_DB_NAME) -> str:
+    """Connection string of the owner role (migrations, truncation, catalog checks)."""
+    return _conninfo(OWNER, dbname)
+
+
+def _switch_default(**changes: Any) -> None:
+    connections["default"].close()
+    connections["default"].settings_dict.update(changes)
+
+
+def _drop_test_database() -> None:
+    """Drop the test database once the backends of closed connections have exited.
+
+    The owner may not terminate the app role's backends (that takes pg_signal_backend), and a
+    backend lingers for a moment after its client closed, so wait for it rather than force.
+    """
+    with psycopg.connect(owner_conninfo("postgres"), autocommit=True) as conn:
+        for _ in range(100):
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [TEST_DB_NAME]
+            ).fetchone()
+            if row is None or row[0] == 0:
+                break
+            time.sleep(0.1)
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEST_DB_NAME)))
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_blocker: Any) -> Iterator[None]:
+    """Create a fresh test database, migrate it as owner, hand it to the app role."""
+    app_role = {
+        "USER": connections["default"].settings_dict["USER"],
+        "PASSWORD": connections["default"].settings_dict.get("PASSWORD", ""),
+    }
+    _drop_test_database()
+    with psycopg.connect(owner_conninfo("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEST_DB_NAME)))
+    with django_db_blocker.unblock():
+        _switch_default(NAME=TEST_DB_NAME, USER=OWNER["USER"], PASSWORD=OWNER.get("PASSWORD", ""))
+        call_command("migrate", verbosity=0)
+        _switch_default(**app_role)
+    yield
+    with django_db_blocker.unblock():
+        connections.close_all()
+    _drop_test_database()
+
+
+def truncate_all_tables() -> None:
+    """Empty every table but Django's bookkeeping, as the owner (the app may not TRUNCATE)."""
+    with psycopg.connect(owner_conninfo(), autocommit=True) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchall()
+            if row[0] not in KEPT_TABLES
+        ]
+        if tables:
+            conn.execute(
+                sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
+                    sql.SQL(", ").join(sql.Identifier(t) for t in tables)
+                )
+            )
+
+
+@pytest.fixture
+def committed_db(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Database access with real commits; every table is emptied afterwards."""
+    with django_db_blocker.unblock():
+        try:
+            yield
+        finally:
+            connections.close_all()
+            truncate_all_tables()
+
+
+@pytest.fixture
+def owner_connection(django_db_setup: None) -> Iterator[psycopg.Connection[Any]]:
+    """A connection as the migration owner (bypasses RLS) to see what really is stored."""
+    with psycopg.connect(owner_conninfo(), autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def celery_worker(committed_db: None) -> Iterator[Any]:
+    """A real Celery worker (solo pool, in a thread) on the real Redis broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    app.conf.task_always_eager = False
+    # The test Redis database is this suite's own: start without messages of an earlier run.
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=20) as worker:
+        yield worker
+        # The worker thread keeps its database connection between tasks (CELERY_DB_REUSE_MAX);
+        # close it from inside that thread so the test database can be dropped afterwards.
+        app.send_task("tests.close_worker_connections").get(timeout=20)
+
+
+def _register_worker_cleanup_task() -> None:
+    from config.celery import app
+
+    @app.task(name="tests.close_worker_connections")
+    def close_worker_connections() -> None:
+        connections.close_all()
+
+
+_register_worker_cleanup_task()
