@@ -21,4 +21,5 @@ bash scripts/detect-secrets.sh
 step "migrations: in step with models, reversible, idempotent"
 bash scripts/check-migrations.sh
 step "pytest (coverage, branch)"
+$PY manage.py collectstatic --no-input -v0  # whitenoise serves the console's assets from here
 $PY -m pytest --cov --cov-report=term --cov-fail-under=80 "$@"
