@@ -7,6 +7,7 @@ from django.views.defaults import page_not_found, server_error
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from tenancy.api import health
+from tenancy.api.metrics import metrics
 from tenancy.api.audit import AuditEventDetailApi, AuditEventListApi
 from tenancy.api.problems import problem_response
 from tenancy.views import tenant_switch
@@ -19,6 +20,8 @@ api_v1 = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
+    path("", include("outbox.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -259,3 +259,10 @@ class TestConsole:
         assert client.get("/admin/tenancy/tenant/add/").status_code == 403
         client.force_login(make_user(tenant, Role.TENANT_ADMIN))
         assert client.get("/admin/tenancy/tenant/").status_code == 403
+
+
+def test_metrics_are_exposed_for_prometheus(client: Client):
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    assert b"python_info" in response.content
