@@ -6,13 +6,15 @@ from django.urls import include, path
 from django.views.defaults import page_not_found, server_error
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from registration.api.urls import urlpatterns as registration_api
 from tenancy.api import health
-from tenancy.api.metrics import metrics
 from tenancy.api.audit import AuditEventDetailApi, AuditEventListApi
+from tenancy.api.metrics import metrics
 from tenancy.api.problems import problem_response
 from tenancy.views import tenant_switch
 
 api_v1 = [
+    *registration_api,
     path("audit-events", AuditEventListApi.as_view(), name="audit-event-list"),
     path("audit-events/<int:event_id>", AuditEventDetailApi.as_view(), name="audit-event-detail"),
 ]

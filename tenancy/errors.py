@@ -28,6 +28,10 @@ class DomainError(Exception):
         self.detail = detail or self.title
         self.errors = errors or []
 
+    def extensions(self) -> dict[str, object]:
+        """Extra members of the problem document (RFC 9457 extension members)."""
+        return {}
+
 
 class ValidationFailedError(DomainError):
     """Input broke a rule; `errors` says which field and why."""
@@ -67,6 +71,14 @@ class PreconditionFailedError(DomainError):
     code = "precondition-failed"
     title = "Precondition failed"
     status = 412
+
+
+class PreconditionRequiredError(DomainError):
+    """A change to a versioned object was sent without If-Match."""
+
+    code = "precondition-required"
+    title = "Precondition required"
+    status = 428
 
 
 class TenantContextError(DomainError):

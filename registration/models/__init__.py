@@ -1,1 +1,45 @@
-"""Models of this app."""
+"""Patients, FHIR-shaped but relational: a patient row and its child tables."""
+
+from registration.models.codes import (
+    AddressType,
+    AddressUse,
+    CheckDigitAlgorithm,
+    Confidentiality,
+    ContactRelationship,
+    Gender,
+    IdentifierUse,
+    MaritalStatus,
+    NameUse,
+    TelecomSystem,
+    TelecomUse,
+)
+from registration.models.patient import (
+    IdentifierDomain,
+    Patient,
+    PatientAddress,
+    PatientContact,
+    PatientIdentifier,
+    PatientName,
+    PatientTelecom,
+)
+
+__all__ = [
+    "AddressType",
+    "AddressUse",
+    "CheckDigitAlgorithm",
+    "Confidentiality",
+    "ContactRelationship",
+    "Gender",
+    "IdentifierDomain",
+    "IdentifierUse",
+    "MaritalStatus",
+    "NameUse",
+    "Patient",
+    "PatientAddress",
+    "PatientContact",
+    "PatientIdentifier",
+    "PatientName",
+    "PatientTelecom",
+    "TelecomSystem",
+    "TelecomUse",
+]

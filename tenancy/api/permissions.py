@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -16,7 +16,11 @@ def request_principal(request: Request) -> Principal | None:
 
 
 class HasTenantRole(BasePermission):
-    """Allow callers holding any of the view's `allowed_roles` in their active tenant."""
+    """Allow callers holding one of the view's roles in their active tenant.
+
+    A view lists `allowed_roles`; a view whose writes need other roles than its reads also
+    lists `write_roles`, used for every unsafe method.
+    """
 
     message = "Your role in this tenant does not allow this action."
 
@@ -25,4 +29,6 @@ class HasTenantRole(BasePermission):
         if principal is None:
             return False
         allowed: Any = getattr(view, "allowed_roles", ())
+        if request.method not in SAFE_METHODS and hasattr(view, "write_roles"):
+            allowed = view.write_roles
         return principal.has_any_role(*allowed)

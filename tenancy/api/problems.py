@@ -89,6 +89,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             request_id=request_id,
             errors=exc.errors,
         )
+        body.update(exc.extensions())
     elif isinstance(exc, Http404):
         body = problem_body(
             code="not-found",

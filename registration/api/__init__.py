@@ -1,0 +1,1 @@
+"""REST interface of registration (`/api/v1/patients`)."""

@@ -1,0 +1,265 @@
+"""Request and response shapes of the patient API, and their mapping onto service inputs."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from registration.models import (
+    AddressType,
+    AddressUse,
+    Confidentiality,
+    ContactRelationship,
+    Gender,
+    IdentifierUse,
+    MaritalStatus,
+    NameUse,
+    Patient,
+    TelecomSystem,
+    TelecomUse,
+)
+from registration.services.inputs import (
+    AddressInput,
+    ContactInput,
+    IdentifierInput,
+    NameInput,
+    PatientInput,
+    TelecomInput,
+)
+
+Serializer = serializers.Serializer[Any]
+
+
+def _items(child: Serializer, max_items: int) -> serializers.ListField:
+    return serializers.ListField(child=child, required=False, default=list, max_length=max_items)
+
+
+def _texts(max_length: int, max_items: int) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.CharField(max_length=max_length, allow_blank=False),
+        max_length=max_items,
+        required=False,
+        default=list,
+    )
+
+
+class NameSerializer(Serializer):
+    """A human name."""
+
+    use = serializers.ChoiceField(NameUse.choices, default=NameUse.OFFICIAL)
+    family = serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
+    given = _texts(100, 5)
+    prefix = _texts(30, 3)
+    suffix = _texts(30, 3)
+    period_start = serializers.DateField(required=False, allow_null=True, default=None)
+    period_end = serializers.DateField(required=False, allow_null=True, default=None)
+
+
+class IdentifierInputSerializer(Serializer):
+    """An identifier as a caller sends it."""
+
+    system = serializers.CharField(max_length=255)
+    value = serializers.CharField(max_length=100, trim_whitespace=False)
+    type_code = serializers.CharField(max_length=10, allow_blank=True, required=False, default="")
+    use = serializers.ChoiceField(IdentifierUse.choices, default=IdentifierUse.USUAL)
+    period_start = serializers.DateField(required=False, allow_null=True, default=None)
+    period_end = serializers.DateField(required=False, allow_null=True, default=None)
+
+
+class IdentifierOutputSerializer(IdentifierInputSerializer):
+    """An identifier as stored, with its id and retirement."""
+
+    id = serializers.IntegerField()
+    retired_at = serializers.DateTimeField(allow_null=True)
+
+
+class TelecomSerializer(Serializer):
+    """A contact point."""
+
+    system = serializers.ChoiceField(TelecomSystem.choices)
+    value = serializers.CharField(max_length=255)
+    use = serializers.ChoiceField(TelecomUse.choices, allow_blank=True, required=False, default="")
+    rank = serializers.IntegerField(
+        min_value=1, max_value=100, required=False, allow_null=True, default=None
+    )
+
+
+class AddressSerializer(Serializer):
+    """An address."""
+
+    use = serializers.ChoiceField(AddressUse.choices, allow_blank=True, required=False, default="")
+    type = serializers.ChoiceField(
+        AddressType.choices, allow_blank=True, required=False, default=""
+    )
+    lines = _texts(200, 4)
+    city = serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
+    district = serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
+    state = serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
+    postal_code = serializers.CharField(max_length=20, allow_blank=True, required=False, default="")
+    country = serializers.CharField(max_length=2, allow_blank=True, required=False, default="")
+    period_start = serializers.DateField(required=False, allow_null=True, default=None)
+    period_end = serializers.DateField(required=False, allow_null=True, default=None)
+
+
+class ContactSerializer(Serializer):
+    """Someone to contact about the patient."""
+
+    relationship = serializers.ChoiceField(ContactRelationship.choices)
+    family = serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
+    given = _texts(100, 5)
+    phone = serializers.CharField(max_length=50, allow_blank=True, required=False, default="")
+    email = serializers.CharField(max_length=254, allow_blank=True, required=False, default="")
+    organization = serializers.CharField(
+        max_length=200, allow_blank=True, required=False, default=""
+    )
+
+
+class PatientInputSerializer(Serializer):
+    """A whole patient record as a caller sends it (register, replace)."""
+
+    names = serializers.ListField(child=NameSerializer(), min_length=1, max_length=10)
+    gender = serializers.ChoiceField(Gender.choices, default=Gender.UNKNOWN)
+    birth_date = serializers.DateField(required=False, allow_null=True, default=None)
+    identifiers = serializers.ListField(
+        child=IdentifierInputSerializer(), required=False, default=list, max_length=20
+    )
+    telecoms = serializers.ListField(
+        child=TelecomSerializer(), required=False, default=list, max_length=20
+    )
+    addresses = serializers.ListField(
+        child=AddressSerializer(), required=False, default=list, max_length=10
+    )
+    contacts = serializers.ListField(
+        child=ContactSerializer(), required=False, default=list, max_length=10
+    )
+    language = serializers.CharField(max_length=35, allow_blank=True, required=False, default="")
+    marital_status = serializers.ChoiceField(
+        MaritalStatus.choices, allow_blank=True, required=False, default=""
+    )
+    confidentiality = serializers.ChoiceField(
+        Confidentiality.choices, default=Confidentiality.NORMAL
+    )
+    preferred_facility = serializers.CharField(
+        max_length=64, allow_blank=True, required=False, default=""
+    )
+
+
+class PatientPatchSerializer(PatientInputSerializer):
+    """Some top-level fields of a patient record; lists given replace the stored list."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, partial=True, **kwargs)
+
+
+class DuplicateOverrideSerializer(Serializer):
+    """Register even though likely duplicates exist, and say why."""
+
+    reason = serializers.CharField(max_length=500)
+
+
+class PatientRegisterSerializer(PatientInputSerializer):
+    """Registration body: the record, plus an override when duplicates were shown."""
+
+    duplicate_override = DuplicateOverrideSerializer(required=False)
+
+
+class ReasonSerializer(Serializer):
+    """A reason for a state change (deactivation, identifier retirement)."""
+
+    reason = serializers.CharField(max_length=500)
+
+
+class PatientOutputSerializer(Serializer):
+    """A patient record as the API shows it."""
+
+    id = serializers.UUIDField()
+    version = serializers.IntegerField()
+    active = serializers.BooleanField()
+    names = NameSerializer(many=True)
+    gender = serializers.CharField()
+    birth_date = serializers.DateField(allow_null=True)
+    identifiers = IdentifierOutputSerializer(many=True)
+    telecoms = TelecomSerializer(many=True)
+    addresses = AddressSerializer(many=True)
+    contacts = ContactSerializer(many=True)
+    language = serializers.CharField()
+    marital_status = serializers.CharField()
+    confidentiality = serializers.CharField()
+    preferred_facility = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    deactivated_at = serializers.DateTimeField(allow_null=True)
+
+
+class PatientSearchSerializer(Serializer):
+    """Query parameters of the patient search (all given criteria must hold)."""
+
+    name = serializers.CharField(
+        max_length=200, required=False, help_text="Words that start a family or given name."
+    )
+    family = serializers.CharField(
+        max_length=100, required=False, help_text="Start of the family name."
+    )
+    given = serializers.CharField(
+        max_length=100, required=False, help_text="Start of the given name."
+    )
+    birth_date = serializers.DateField(required=False)
+    identifier = serializers.CharField(
+        max_length=360, required=False, help_text="`value` or `system|value`."
+    )
+    phone = serializers.CharField(max_length=50, required=False)
+    postal_code = serializers.CharField(max_length=20, required=False)
+    active = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+def _name(data: dict[str, Any]) -> NameInput:
+    return NameInput(
+        family=data.get("family", ""),
+        given=tuple(data.get("given", [])),
+        use=data.get("use", NameUse.OFFICIAL),
+        prefix=tuple(data.get("prefix", [])),
+        suffix=tuple(data.get("suffix", [])),
+        period_start=data.get("period_start"),
+        period_end=data.get("period_end"),
+    )
+
+
+def identifier_input(data: dict[str, Any]) -> IdentifierInput:
+    """Service input from a validated identifier."""
+    return IdentifierInput(
+        system=data["system"],
+        value=data["value"],
+        type_code=data.get("type_code", ""),
+        use=data.get("use", IdentifierUse.USUAL),
+        period_start=data.get("period_start"),
+        period_end=data.get("period_end"),
+    )
+
+
+_LIST_MAPPERS: dict[str, Any] = {
+    "names": _name,
+    "identifiers": identifier_input,
+    "telecoms": lambda d: TelecomInput(**d),
+    "addresses": lambda d: AddressInput(**{**d, "lines": tuple(d.get("lines", []))}),
+    "contacts": lambda d: ContactInput(**{**d, "given": tuple(d.get("given", []))}),
+}
+
+
+def patient_changes(validated: dict[str, Any]) -> dict[str, Any]:
+    """Service-input values for the fields present in validated data (PATCH uses it as is)."""
+    changes: dict[str, Any] = {}
+    for key, value in validated.items():
+        if key == "duplicate_override":
+            continue
+        mapper = _LIST_MAPPERS.get(key)
+        changes[key] = tuple(mapper(item) for item in value) if mapper else value
+    return changes
+
+
+def patient_input(validated: dict[str, Any]) -> PatientInput:
+    """Service input from a validated whole record."""
+    return PatientInput(**patient_changes(validated))
+
+
+def patient_output(patient: Patient) -> dict[str, Any]:
+    """The API representation of a patient loaded with its children."""
+    return PatientOutputSerializer(patient).data

@@ -1,0 +1,31 @@
+"""Routes of the patient API, mounted under /api/v1/."""
+
+from django.urls import URLPattern, path
+
+from registration.api.views import (
+    PatientDeactivateApi,
+    PatientDetailApi,
+    PatientIdentifierListApi,
+    PatientIdentifierRetireApi,
+    PatientListApi,
+)
+
+urlpatterns: list[URLPattern] = [
+    path("patients", PatientListApi.as_view(), name="patient-list"),
+    path("patients/<uuid:patient_id>", PatientDetailApi.as_view(), name="patient-detail"),
+    path(
+        "patients/<uuid:patient_id>/deactivate",
+        PatientDeactivateApi.as_view(),
+        name="patient-deactivate",
+    ),
+    path(
+        "patients/<uuid:patient_id>/identifiers",
+        PatientIdentifierListApi.as_view(),
+        name="patient-identifiers",
+    ),
+    path(
+        "patients/<uuid:patient_id>/identifiers/<int:identifier_id>/retire",
+        PatientIdentifierRetireApi.as_view(),
+        name="patient-identifier-retire",
+    ),
+]

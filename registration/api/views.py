@@ -1,0 +1,291 @@
+"""Patient endpoints: parse, authorize, call a service or selector, render."""
+
+import re
+from uuid import UUID
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from registration.api.serializers import (
+    IdentifierInputSerializer,
+    IdentifierOutputSerializer,
+    PatientInputSerializer,
+    PatientOutputSerializer,
+    PatientPatchSerializer,
+    PatientRegisterSerializer,
+    PatientSearchSerializer,
+    ReasonSerializer,
+    identifier_input,
+    patient_changes,
+    patient_input,
+    patient_output,
+)
+from registration.selectors.patients import PatientSearch, patient_get, patient_search
+from registration.services.patients import (
+    identifier_add,
+    identifier_retire,
+    patient_access_log,
+    patient_deactivate,
+    patient_patch,
+    patient_register,
+    patient_update,
+)
+from tenancy.api.permissions import HasTenantRole, request_principal
+from tenancy.errors import PreconditionFailedError, PreconditionRequiredError
+from tenancy.models import Role
+
+READ_ROLES = (Role.FRONT_DESK, Role.DATA_STEWARD, Role.INTEGRATOR)
+WRITE_ROLES = (Role.FRONT_DESK, Role.INTEGRATOR)
+_ETAG = re.compile(r'^(W/)?"(\d{1,9})"$')
+
+PROBLEM = OpenApiResponse(description="problem+json (RFC 9457)")
+COMMON_ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM}
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    description='The ETag read last, e.g. `"3"`.',
+)
+
+
+def etag(version: int) -> str:
+    """The entity tag of a patient version."""
+    return f'"{version}"'
+
+
+def expected_version(request: Request) -> int:
+    """The version the caller last read, from If-Match (required for every change)."""
+    header = request.headers.get("If-Match")
+    if not header:
+        raise PreconditionRequiredError("Send If-Match with the ETag of the version you read.")
+    match = _ETAG.match(header.strip())
+    if match is None:
+        raise PreconditionFailedError('If-Match must be one entity tag such as "3".')
+    return int(match.group(2))
+
+
+def _patient_response(patient_id: UUID, request: Request, status_code: int = 200) -> Response:
+    patient = patient_get(patient_id=patient_id)
+    response = Response(patient_output(patient), status=status_code)
+    response["ETag"] = etag(patient.version)
+    return response
+
+
+class PatientCursorPagination(CursorPagination):
+    """Stable pages in name order, however many patients there are."""
+
+    ordering = ("sort_name", "id")
+    page_size = 25
+    max_page_size = 100
+    page_size_query_param = "page_size"
+
+
+class PatientListApi(APIView):
+    """Search patients; register a new one after a duplicate check."""
+
+    permission_classes = [HasTenantRole]
+    allowed_roles = READ_ROLES
+    write_roles = WRITE_ROLES
+
+    @extend_schema(
+        operation_id="patients_search",
+        parameters=[PatientSearchSerializer],
+        responses={200: PatientOutputSerializer(many=True), **COMMON_ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        query = PatientSearchSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        paginator = PatientCursorPagination()
+        page = paginator.paginate_queryset(
+            patient_search(PatientSearch(**query.validated_data)), request, view=self
+        )
+        patients = list(page or [])
+        patient_access_log(
+            actor=request_principal(request),
+            patient_ids=[p.id for p in patients],
+            action="patient.searched",
+        )
+        return paginator.get_paginated_response([patient_output(p) for p in patients])
+
+    @extend_schema(
+        operation_id="patients_register",
+        request=PatientRegisterSerializer,
+        responses={
+            201: PatientOutputSerializer,
+            409: OpenApiResponse(
+                description="problem+json: likely duplicates (`candidates`) or identifier in use"
+            ),
+            **COMMON_ERRORS,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        body = PatientRegisterSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        override = body.validated_data.get("duplicate_override")
+        patient = patient_register(
+            actor=request_principal(request),
+            data=patient_input(body.validated_data),
+            duplicate_override_reason=override["reason"] if override else None,
+        )
+        response = _patient_response(patient.id, request, status.HTTP_201_CREATED)
+        response["Location"] = f"/api/v1/patients/{patient.id}"
+        return response
+
+
+class PatientDetailApi(APIView):
+    """Read, replace or change one patient."""
+
+    permission_classes = [HasTenantRole]
+    allowed_roles = READ_ROLES
+    write_roles = WRITE_ROLES
+
+    @extend_schema(
+        operation_id="patients_read",
+        responses={200: PatientOutputSerializer, 404: PROBLEM, **COMMON_ERRORS},
+    )
+    def get(self, request: Request, patient_id: UUID) -> Response:
+        response = _patient_response(patient_id, request)
+        patient_access_log(actor=request_principal(request), patient_ids=[patient_id])
+        return response
+
+    @extend_schema(
+        operation_id="patients_replace",
+        parameters=[IF_MATCH],
+        request=PatientInputSerializer,
+        responses={
+            200: PatientOutputSerializer,
+            404: PROBLEM,
+            409: PROBLEM,
+            412: PROBLEM,
+            428: PROBLEM,
+            **COMMON_ERRORS,
+        },
+    )
+    def put(self, request: Request, patient_id: UUID) -> Response:
+        version = expected_version(request)
+        body = PatientInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        patient_update(
+            actor=request_principal(request),
+            patient_id=patient_id,
+            expected_version=version,
+            data=patient_input(body.validated_data),
+        )
+        return _patient_response(patient_id, request)
+
+    @extend_schema(
+        operation_id="patients_change",
+        parameters=[IF_MATCH],
+        request=PatientPatchSerializer,
+        responses={
+            200: PatientOutputSerializer,
+            404: PROBLEM,
+            409: PROBLEM,
+            412: PROBLEM,
+            428: PROBLEM,
+            **COMMON_ERRORS,
+        },
+    )
+    def patch(self, request: Request, patient_id: UUID) -> Response:
+        version = expected_version(request)
+        body = PatientPatchSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        patient_patch(
+            actor=request_principal(request),
+            patient_id=patient_id,
+            expected_version=version,
+            changes=patient_changes(body.validated_data),
+        )
+        return _patient_response(patient_id, request)
+
+
+class PatientDeactivateApi(APIView):
+    """Deactivate a patient (records are never deleted)."""
+
+    permission_classes = [HasTenantRole]
+    allowed_roles = WRITE_ROLES
+
+    @extend_schema(
+        operation_id="patients_deactivate",
+        parameters=[IF_MATCH],
+        request=ReasonSerializer,
+        responses={
+            200: PatientOutputSerializer,
+            404: PROBLEM,
+            409: PROBLEM,
+            412: PROBLEM,
+            428: PROBLEM,
+            **COMMON_ERRORS,
+        },
+    )
+    def post(self, request: Request, patient_id: UUID) -> Response:
+        version = expected_version(request)
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        patient_deactivate(
+            actor=request_principal(request),
+            patient_id=patient_id,
+            expected_version=version,
+            reason=body.validated_data["reason"],
+        )
+        return _patient_response(patient_id, request)
+
+
+class PatientIdentifierListApi(APIView):
+    """A patient's identifiers, retired ones included; add one."""
+
+    permission_classes = [HasTenantRole]
+    allowed_roles = READ_ROLES
+    write_roles = WRITE_ROLES
+
+    @extend_schema(
+        operation_id="patients_identifiers_list",
+        responses={200: IdentifierOutputSerializer(many=True), 404: PROBLEM, **COMMON_ERRORS},
+    )
+    def get(self, request: Request, patient_id: UUID) -> Response:
+        patient = patient_get(patient_id=patient_id)
+        patient_access_log(actor=request_principal(request), patient_ids=[patient_id])
+        return Response(IdentifierOutputSerializer(patient.identifiers.all(), many=True).data)
+
+    @extend_schema(
+        operation_id="patients_identifiers_add",
+        request=IdentifierInputSerializer,
+        responses={201: IdentifierOutputSerializer, 404: PROBLEM, 409: PROBLEM, **COMMON_ERRORS},
+    )
+    def post(self, request: Request, patient_id: UUID) -> Response:
+        body = IdentifierInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        row = identifier_add(
+            actor=request_principal(request),
+            patient_id=patient_id,
+            identifier=identifier_input(body.validated_data),
+        )
+        return Response(IdentifierOutputSerializer(row).data, status=status.HTTP_201_CREATED)
+
+
+class PatientIdentifierRetireApi(APIView):
+    """Retire an identifier (kept for history, freed for reuse)."""
+
+    permission_classes = [HasTenantRole]
+    allowed_roles = WRITE_ROLES
+
+    @extend_schema(
+        operation_id="patients_identifiers_retire",
+        request=ReasonSerializer,
+        responses={200: IdentifierOutputSerializer, 404: PROBLEM, 409: PROBLEM, **COMMON_ERRORS},
+    )
+    def post(self, request: Request, patient_id: UUID, identifier_id: int) -> Response:
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        row = identifier_retire(
+            actor=request_principal(request),
+            patient_id=patient_id,
+            identifier_id=identifier_id,
+            reason=body.validated_data["reason"],
+        )
+        return Response(IdentifierOutputSerializer(row).data)

@@ -1,0 +1,214 @@
+"""The patient record: one row per patient plus its names, identifiers, telecoms, addresses
+and contacts. Search columns (`*_folded`, `*_normalized`, `sort_name`) are derived by the
+registration services on every write, never by signals or save()."""
+
+import uuid
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.db import models
+from django.db.models.functions import Upper
+
+from registration.models.codes import (
+    AddressType,
+    AddressUse,
+    CheckDigitAlgorithm,
+    Confidentiality,
+    ContactRelationship,
+    Gender,
+    IdentifierUse,
+    MaritalStatus,
+    NameUse,
+    TelecomSystem,
+    TelecomUse,
+)
+from tenancy.models import TenantOwnedModel
+
+
+class Patient(TenantOwnedModel):
+    """Who a patient is, in one tenant. Never deleted: deactivated instead."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    active = models.BooleanField(default=True)
+    gender = models.CharField(max_length=16, choices=Gender.choices, default=Gender.UNKNOWN)
+    birth_date = models.DateField(null=True, blank=True)
+    language = models.CharField(max_length=35, blank=True)
+    marital_status = models.CharField(max_length=3, choices=MaritalStatus.choices, blank=True)
+    confidentiality = models.CharField(
+        max_length=16, choices=Confidentiality.choices, default=Confidentiality.NORMAL
+    )
+    preferred_facility = models.CharField(max_length=64, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    sort_name = models.CharField(max_length=220, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.CharField(max_length=64, blank=True)
+    updated_by = models.CharField(max_length=64, blank=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    deactivation_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "sort_name", "id"], name="patient_sort_idx"),
+            models.Index(fields=["tenant", "birth_date"], name="patient_birth_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Patient {self.id}"
+
+
+class PatientName(TenantOwnedModel):
+    """One of a patient's names (official, maiden, nickname, …)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="names")
+    position = models.PositiveSmallIntegerField(default=0)
+    use = models.CharField(max_length=16, choices=NameUse.choices, default=NameUse.OFFICIAL)
+    family = models.CharField(max_length=100, blank=True)
+    given = ArrayField(models.CharField(max_length=100), default=list, blank=True, size=5)
+    prefix = ArrayField(models.CharField(max_length=30), default=list, blank=True, size=3)
+    suffix = ArrayField(models.CharField(max_length=30), default=list, blank=True, size=3)
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+    family_folded = models.CharField(max_length=100, blank=True)
+    given_folded = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["position"]
+        indexes = [
+            models.Index(
+                fields=["tenant", "family_folded"],
+                opclasses=["uuid_ops", "varchar_pattern_ops"],
+                name="name_family_prefix_idx",
+            ),
+            models.Index(
+                fields=["tenant", "given_folded"],
+                opclasses=["uuid_ops", "varchar_pattern_ops"],
+                name="name_given_prefix_idx",
+            ),
+            GinIndex(OpClass("family_folded", name="gin_trgm_ops"), name="name_family_trgm_idx"),
+            GinIndex(OpClass("given_folded", name="gin_trgm_ops"), name="name_given_trgm_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Name {self.pk} of {self.patient_id}"
+
+
+class PatientIdentifier(TenantOwnedModel):
+    """An identifier assigned by an authority (`system`): MRN, SSN, driver's licence, …
+
+    Unique per tenant + system + value among active (not retired) identifiers.
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="identifiers")
+    system = models.CharField(max_length=255)
+    value = models.CharField(max_length=100)
+    type_code = models.CharField(max_length=10, blank=True)
+    use = models.CharField(
+        max_length=16, choices=IdentifierUse.choices, default=IdentifierUse.USUAL
+    )
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    retired_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "system", "value"],
+                condition=models.Q(retired_at__isnull=True),
+                name="identifier_unique_active",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "value"], name="identifier_value_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Identifier {self.pk} ({self.system})"
+
+
+class IdentifierDomain(TenantOwnedModel):
+    """An assigning authority the tenant knows, with the rules its values must follow."""
+
+    system = models.CharField(max_length=255)
+    name = models.CharField(max_length=100)
+    type_code = models.CharField(max_length=10, blank=True)
+    format_regex = models.CharField(max_length=200, blank=True)
+    check_digit = models.CharField(
+        max_length=16, choices=CheckDigitAlgorithm.choices, default=CheckDigitAlgorithm.NONE
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "system"], name="identifier_domain_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PatientTelecom(TenantOwnedModel):
+    """A phone number, email address or other contact point of the patient."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="telecoms")
+    system = models.CharField(max_length=16, choices=TelecomSystem.choices)
+    value = models.CharField(max_length=255)
+    use = models.CharField(max_length=16, choices=TelecomUse.choices, blank=True)
+    rank = models.PositiveSmallIntegerField(null=True, blank=True)
+    value_normalized = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["tenant", "value_normalized"], name="telecom_value_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Telecom {self.pk} ({self.system})"
+
+
+class PatientAddress(TenantOwnedModel):
+    """A postal or physical address of the patient."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="addresses")
+    use = models.CharField(max_length=16, choices=AddressUse.choices, blank=True)
+    type = models.CharField(max_length=16, choices=AddressType.choices, blank=True)
+    lines = ArrayField(models.CharField(max_length=200), default=list, blank=True, size=4)
+    city = models.CharField(max_length=100, blank=True)
+    district = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+    postal_code_normalized = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["tenant", "postal_code_normalized"], name="address_postal_idx"),
+            models.Index(Upper("city"), "tenant", name="address_city_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Address {self.pk}"
+
+
+class PatientContact(TenantOwnedModel):
+    """Someone to contact about the patient (next of kin, emergency contact, …)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="contacts")
+    relationship = models.CharField(max_length=2, choices=ContactRelationship.choices)
+    family = models.CharField(max_length=100, blank=True)
+    given = ArrayField(models.CharField(max_length=100), default=list, blank=True, size=5)
+    phone = models.CharField(max_length=50, blank=True)
+    email = models.CharField(max_length=254, blank=True)
+    organization = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"Contact {self.pk}"
