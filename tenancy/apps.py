@@ -8,3 +8,7 @@ class TenancyConfig(AppConfig):
 
     name = "tenancy"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Register the OpenAPI extension of API-key authentication."""
+        from tenancy.api import schema  # noqa: F401, PLC0415 - import registers the extension

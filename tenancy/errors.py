@@ -34,11 +34,15 @@ class DomainError(Exception):
 
 
 class ValidationFailedError(DomainError):
-    """Input broke a rule; `errors` says which field and why."""
+    """Well-formed input broke a domain rule; `errors` says which field and why.
+
+    422, not 400: the request matched the API schema (which 400 reports) but the record it
+    describes is impossible (a birth date in the future, a wrong check digit, …).
+    """
 
     code = "validation-error"
     title = "Invalid input"
-    status = 400
+    status = 422
 
 
 class NotFoundError(DomainError):

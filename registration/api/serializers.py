@@ -25,6 +25,7 @@ from registration.services.inputs import (
     PatientInput,
     TelecomInput,
 )
+from registration.services.validation import LANGUAGE_PATTERN, SYSTEM_PATTERN
 
 Serializer = serializers.Serializer[Any]
 
@@ -57,7 +58,11 @@ class NameSerializer(Serializer):
 class IdentifierInputSerializer(Serializer):
     """An identifier as a caller sends it."""
 
-    system = serializers.CharField(max_length=255)
+    system = serializers.RegexField(
+        SYSTEM_PATTERN,
+        max_length=255,
+        help_text="Assigning authority: urn:oid:, urn:uuid: or http(s):// URI.",
+    )
     value = serializers.CharField(max_length=100, trim_whitespace=False)
     type_code = serializers.CharField(max_length=10, allow_blank=True, required=False, default="")
     use = serializers.ChoiceField(IdentifierUse.choices, default=IdentifierUse.USUAL)
@@ -95,7 +100,9 @@ class AddressSerializer(Serializer):
     district = serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
     state = serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
     postal_code = serializers.CharField(max_length=20, allow_blank=True, required=False, default="")
-    country = serializers.CharField(max_length=2, allow_blank=True, required=False, default="")
+    country = serializers.RegexField(
+        r"^[A-Z]{2}$", allow_blank=True, required=False, default="", help_text="ISO 3166 alpha-2."
+    )
     period_start = serializers.DateField(required=False, allow_null=True, default=None)
     period_end = serializers.DateField(required=False, allow_null=True, default=None)
 
@@ -131,7 +138,14 @@ class PatientInputSerializer(Serializer):
     contacts = serializers.ListField(
         child=ContactSerializer(), required=False, default=list, max_length=10
     )
-    language = serializers.CharField(max_length=35, allow_blank=True, required=False, default="")
+    language = serializers.RegexField(
+        LANGUAGE_PATTERN,
+        max_length=35,
+        allow_blank=True,
+        required=False,
+        default="",
+        help_text="BCP-47 tag.",
+    )
     marital_status = serializers.ChoiceField(
         MaritalStatus.choices, allow_blank=True, required=False, default=""
     )

@@ -44,6 +44,8 @@ _ETAG = re.compile(r'^(W/)?"(\d{1,9})"$')
 
 PROBLEM = OpenApiResponse(description="problem+json (RFC 9457)")
 COMMON_ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM}
+# 422: the body matched the schema but breaks a domain rule (future birth date, check digit…).
+WRITE_ERRORS = {**COMMON_ERRORS, 422: PROBLEM}
 IF_MATCH = OpenApiParameter(
     "If-Match",
     str,
@@ -120,7 +122,7 @@ class PatientListApi(APIView):
             409: OpenApiResponse(
                 description="problem+json: likely duplicates (`candidates`) or identifier in use"
             ),
-            **COMMON_ERRORS,
+            **WRITE_ERRORS,
         },
     )
     def post(self, request: Request) -> Response:
@@ -163,7 +165,7 @@ class PatientDetailApi(APIView):
             409: PROBLEM,
             412: PROBLEM,
             428: PROBLEM,
-            **COMMON_ERRORS,
+            **WRITE_ERRORS,
         },
     )
     def put(self, request: Request, patient_id: UUID) -> Response:
@@ -188,7 +190,7 @@ class PatientDetailApi(APIView):
             409: PROBLEM,
             412: PROBLEM,
             428: PROBLEM,
-            **COMMON_ERRORS,
+            **WRITE_ERRORS,
         },
     )
     def patch(self, request: Request, patient_id: UUID) -> Response:
@@ -220,7 +222,7 @@ class PatientDeactivateApi(APIView):
             409: PROBLEM,
             412: PROBLEM,
             428: PROBLEM,
-            **COMMON_ERRORS,
+            **WRITE_ERRORS,
         },
     )
     def post(self, request: Request, patient_id: UUID) -> Response:
@@ -255,7 +257,7 @@ class PatientIdentifierListApi(APIView):
     @extend_schema(
         operation_id="patients_identifiers_add",
         request=IdentifierInputSerializer,
-        responses={201: IdentifierOutputSerializer, 404: PROBLEM, 409: PROBLEM, **COMMON_ERRORS},
+        responses={201: IdentifierOutputSerializer, 404: PROBLEM, 409: PROBLEM, **WRITE_ERRORS},
     )
     def post(self, request: Request, patient_id: UUID) -> Response:
         body = IdentifierInputSerializer(data=request.data)
@@ -277,7 +279,7 @@ class PatientIdentifierRetireApi(APIView):
     @extend_schema(
         operation_id="patients_identifiers_retire",
         request=ReasonSerializer,
-        responses={200: IdentifierOutputSerializer, 404: PROBLEM, 409: PROBLEM, **COMMON_ERRORS},
+        responses={200: IdentifierOutputSerializer, 404: PROBLEM, 409: PROBLEM, **WRITE_ERRORS},
     )
     def post(self, request: Request, patient_id: UUID, identifier_id: int) -> Response:
         body = ReasonSerializer(data=request.data)

@@ -59,10 +59,11 @@ IDENTIFIER_TYPE_CODES = frozenset(
         "U",
     }
 )
-_SYSTEM_PATTERN = re.compile(
-    r"^(urn:oid:[0-2](\.(0|[1-9][0-9]*))+|urn:uuid:[0-9a-f-]{36}|https?://[^\s]+)$"
-)
-_LANGUAGE_PATTERN = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+# Shared with the API serializers, so the OpenAPI schema states the same patterns.
+SYSTEM_PATTERN = r"^(urn:oid:[0-2](\.(0|[1-9][0-9]*))+|urn:uuid:[0-9a-f-]{36}|https?://[^\s]+)$"
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+_SYSTEM_PATTERN = re.compile(SYSTEM_PATTERN)
+_LANGUAGE_PATTERN = re.compile(LANGUAGE_PATTERN)
 _COUNTRY_PATTERN = re.compile(r"^[A-Z]{2}$")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 _MIN_PHONE_DIGITS = 7

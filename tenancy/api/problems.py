@@ -108,8 +108,8 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         )
     elif isinstance(exc, drf.ValidationError):
         body = problem_body(
-            code="validation-error",
-            title="Invalid input",
+            code="invalid-request",
+            title="Invalid request",
             status=400,
             detail="The request has invalid fields.",
             request_id=request_id,

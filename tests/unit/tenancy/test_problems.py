@@ -28,11 +28,11 @@ def test_domain_error_with_field_errors():
         "bad", errors=[FieldError("birth_date", "future", "In the future.")]
     )
     response = render(exc)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.data == {
         "type": "https://regsvc.example/problems/validation-error",
         "title": "Invalid input",
-        "status": 400,
+        "status": 422,
         "detail": "bad",
         "instance": "urn:request:req-1",
         "code": "validation-error",
