@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ENV := set -a && . .local/env && set +a &&
 
-.PHONY: help venv services migrate demo test check lint typecheck imports secrets migrations-check pytest lock clean
+.PHONY: help venv services migrate demo test lint typecheck imports lock clean openapi
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -49,3 +49,6 @@ clean:  ## Stop private services and remove .local (keeps .venv)
 	-test -f .local/redis/redis.pid && kill "$$(cat .local/redis/redis.pid)"
 	-test -f .local/pg/postmaster.pid && runuser -u postgres -- pg_ctl -D .local/pg stop 2>/dev/null || true
 	rm -rf .local
+
+openapi: services  ## Regenerate the committed OpenAPI schema (openapi.yaml)
+	$(ENV) $(PY) manage.py spectacular --file openapi.yaml --validate --fail-on-warn

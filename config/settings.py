@@ -163,10 +163,22 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Registration Service API",
-    "DESCRIPTION": "Patient registration and Master Patient Index for multi-tenant platforms.",
+    "DESCRIPTION": (
+        "Patient registration and Master Patient Index for multi-tenant platforms. Errors are "
+        "RFC 9457 problem+json: 400 when a request does not match this schema, 422 when it "
+        "does but breaks a domain rule. Text fields never accept NUL characters."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "NameUseEnum": "registration.models.codes.NameUse",
+        "IdentifierUseEnum": "registration.models.codes.IdentifierUse",
+        "TelecomUseEnum": "registration.models.codes.TelecomUse",
+        "TelecomSystemEnum": "registration.models.codes.TelecomSystem",
+        "AddressUseEnum": "registration.models.codes.AddressUse",
+        "AddressTypeEnum": "registration.models.codes.AddressType",
+    },
 }
 
 # Base of the `type` URIs of problem+json responses (RFC 9457).

@@ -20,6 +20,7 @@ step "detect-secrets (against .secrets.baseline)"
 bash scripts/detect-secrets.sh
 step "migrations: in step with models, reversible, idempotent"
 bash scripts/check-migrations.sh
+bash scripts/browser.sh  # the browser tests (tests/e2e) need Debian's chromium
 step "pytest (coverage, branch)"
 $PY manage.py collectstatic --no-input -v0  # whitenoise serves the console's assets from here
 $PY -m pytest --cov --cov-report=term --cov-fail-under=80 "$@"

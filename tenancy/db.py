@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from uuid import UUID
 
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 
 from tenancy.errors import TenantContextError
 
@@ -67,3 +68,14 @@ def database_tenant_setting() -> str:
         cursor.execute("SELECT coalesce(current_setting('app.tenant_id', true), '')")
         row = cursor.fetchone()
     return str(row[0]) if row else ""
+
+
+@contextmanager
+def tenant_cursor() -> Iterator[CursorWrapper]:
+    """A raw cursor for set-based work (COPY, INSERT … SELECT) inside the running tenant scope.
+
+    Refuses to run outside a scope, so raw SQL gets the same RLS context as the ORM.
+    """
+    current_tenant_id()
+    with connection.cursor() as cursor:
+        yield cursor

@@ -26,6 +26,8 @@ from registration.services.inputs import (
     TelecomInput,
 )
 from registration.services.validation import LANGUAGE_PATTERN, SYSTEM_PATTERN
+from tenancy.api.fields import StrictCharField, StrictIntegerField, StrictRegexField
+from tenancy.api.pagination import CursorQuerySerializer
 
 Serializer = serializers.Serializer[Any]
 
@@ -36,7 +38,7 @@ def _items(child: Serializer, max_items: int) -> serializers.ListField:
 
 def _texts(max_length: int, max_items: int) -> serializers.ListField:
     return serializers.ListField(
-        child=serializers.CharField(max_length=max_length, allow_blank=False),
+        child=StrictCharField(max_length=max_length, allow_blank=False),
         max_length=max_items,
         required=False,
         default=list,
@@ -47,7 +49,7 @@ class NameSerializer(Serializer):
     """A human name."""
 
     use = serializers.ChoiceField(NameUse.choices, default=NameUse.OFFICIAL)
-    family = serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
+    family = StrictCharField(max_length=100, allow_blank=True, required=False, default="")
     given = _texts(100, 5)
     prefix = _texts(30, 3)
     suffix = _texts(30, 3)
@@ -58,13 +60,13 @@ class NameSerializer(Serializer):
 class IdentifierInputSerializer(Serializer):
     """An identifier as a caller sends it."""
 
-    system = serializers.RegexField(
+    system = StrictRegexField(
         SYSTEM_PATTERN,
         max_length=255,
         help_text="Assigning authority: urn:oid:, urn:uuid: or http(s):// URI.",
     )
-    value = serializers.CharField(max_length=100, trim_whitespace=False)
-    type_code = serializers.CharField(max_length=10, allow_blank=True, required=False, default="")
+    value = StrictCharField(max_length=100, trim_whitespace=False)
+    type_code = StrictCharField(max_length=10, allow_blank=True, required=False, default="")
     use = serializers.ChoiceField(IdentifierUse.choices, default=IdentifierUse.USUAL)
     period_start = serializers.DateField(required=False, allow_null=True, default=None)
     period_end = serializers.DateField(required=False, allow_null=True, default=None)
@@ -73,7 +75,7 @@ class IdentifierInputSerializer(Serializer):
 class IdentifierOutputSerializer(IdentifierInputSerializer):
     """An identifier as stored, with its id and retirement."""
 
-    id = serializers.IntegerField()
+    id = StrictIntegerField()
     retired_at = serializers.DateTimeField(allow_null=True)
 
 
@@ -81,9 +83,9 @@ class TelecomSerializer(Serializer):
     """A contact point."""
 
     system = serializers.ChoiceField(TelecomSystem.choices)
-    value = serializers.CharField(max_length=255)
+    value = StrictCharField(max_length=255)
     use = serializers.ChoiceField(TelecomUse.choices, allow_blank=True, required=False, default="")
-    rank = serializers.IntegerField(
+    rank = StrictIntegerField(
         min_value=1, max_value=100, required=False, allow_null=True, default=None
     )
 
@@ -96,11 +98,11 @@ class AddressSerializer(Serializer):
         AddressType.choices, allow_blank=True, required=False, default=""
     )
     lines = _texts(200, 4)
-    city = serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
-    district = serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
-    state = serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
-    postal_code = serializers.CharField(max_length=20, allow_blank=True, required=False, default="")
-    country = serializers.RegexField(
+    city = StrictCharField(max_length=100, allow_blank=True, required=False, default="")
+    district = StrictCharField(max_length=100, allow_blank=True, required=False, default="")
+    state = StrictCharField(max_length=100, allow_blank=True, required=False, default="")
+    postal_code = StrictCharField(max_length=20, allow_blank=True, required=False, default="")
+    country = StrictRegexField(
         r"^[A-Z]{2}$", allow_blank=True, required=False, default="", help_text="ISO 3166 alpha-2."
     )
     period_start = serializers.DateField(required=False, allow_null=True, default=None)
@@ -111,13 +113,11 @@ class ContactSerializer(Serializer):
     """Someone to contact about the patient."""
 
     relationship = serializers.ChoiceField(ContactRelationship.choices)
-    family = serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
+    family = StrictCharField(max_length=100, allow_blank=True, required=False, default="")
     given = _texts(100, 5)
-    phone = serializers.CharField(max_length=50, allow_blank=True, required=False, default="")
-    email = serializers.CharField(max_length=254, allow_blank=True, required=False, default="")
-    organization = serializers.CharField(
-        max_length=200, allow_blank=True, required=False, default=""
-    )
+    phone = StrictCharField(max_length=50, allow_blank=True, required=False, default="")
+    email = StrictCharField(max_length=254, allow_blank=True, required=False, default="")
+    organization = StrictCharField(max_length=200, allow_blank=True, required=False, default="")
 
 
 class PatientInputSerializer(Serializer):
@@ -138,7 +138,7 @@ class PatientInputSerializer(Serializer):
     contacts = serializers.ListField(
         child=ContactSerializer(), required=False, default=list, max_length=10
     )
-    language = serializers.RegexField(
+    language = StrictRegexField(
         LANGUAGE_PATTERN,
         max_length=35,
         allow_blank=True,
@@ -152,7 +152,7 @@ class PatientInputSerializer(Serializer):
     confidentiality = serializers.ChoiceField(
         Confidentiality.choices, default=Confidentiality.NORMAL
     )
-    preferred_facility = serializers.CharField(
+    preferred_facility = StrictCharField(
         max_length=64, allow_blank=True, required=False, default=""
     )
 
@@ -167,7 +167,7 @@ class PatientPatchSerializer(PatientInputSerializer):
 class DuplicateOverrideSerializer(Serializer):
     """Register even though likely duplicates exist, and say why."""
 
-    reason = serializers.CharField(max_length=500)
+    reason = StrictCharField(max_length=500)
 
 
 class PatientRegisterSerializer(PatientInputSerializer):
@@ -179,50 +179,46 @@ class PatientRegisterSerializer(PatientInputSerializer):
 class ReasonSerializer(Serializer):
     """A reason for a state change (deactivation, identifier retirement)."""
 
-    reason = serializers.CharField(max_length=500)
+    reason = StrictCharField(max_length=500)
 
 
 class PatientOutputSerializer(Serializer):
     """A patient record as the API shows it."""
 
     id = serializers.UUIDField()
-    version = serializers.IntegerField()
+    version = StrictIntegerField()
     active = serializers.BooleanField()
     names = NameSerializer(many=True)
-    gender = serializers.CharField()
+    gender = StrictCharField()
     birth_date = serializers.DateField(allow_null=True)
     identifiers = IdentifierOutputSerializer(many=True)
     telecoms = TelecomSerializer(many=True)
     addresses = AddressSerializer(many=True)
     contacts = ContactSerializer(many=True)
-    language = serializers.CharField()
-    marital_status = serializers.CharField()
-    confidentiality = serializers.CharField()
-    preferred_facility = serializers.CharField()
+    language = StrictCharField()
+    marital_status = StrictCharField()
+    confidentiality = StrictCharField()
+    preferred_facility = StrictCharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     deactivated_at = serializers.DateTimeField(allow_null=True)
 
 
-class PatientSearchSerializer(Serializer):
+class PatientSearchSerializer(CursorQuerySerializer):
     """Query parameters of the patient search (all given criteria must hold)."""
 
-    name = serializers.CharField(
+    name = StrictCharField(
         max_length=200, required=False, help_text="Words that start a family or given name."
     )
-    family = serializers.CharField(
-        max_length=100, required=False, help_text="Start of the family name."
-    )
-    given = serializers.CharField(
-        max_length=100, required=False, help_text="Start of the given name."
-    )
+    family = StrictCharField(max_length=100, required=False, help_text="Start of the family name.")
+    given = StrictCharField(max_length=100, required=False, help_text="Start of the given name.")
     birth_date = serializers.DateField(required=False)
-    identifier = serializers.CharField(
+    identifier = StrictCharField(
         max_length=360, required=False, help_text="`value` or `system|value`."
     )
-    phone = serializers.CharField(max_length=50, required=False)
-    postal_code = serializers.CharField(max_length=20, required=False)
-    active = serializers.BooleanField(required=False, allow_null=True, default=None)
+    phone = StrictCharField(max_length=50, required=False)
+    postal_code = StrictCharField(max_length=20, required=False)
+    active = serializers.BooleanField(required=False)
 
 
 def _name(data: dict[str, Any]) -> NameInput:

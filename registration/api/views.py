@@ -3,9 +3,9 @@
 import re
 from uuid import UUID
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.pagination import CursorPagination
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,23 +34,28 @@ from registration.services.patients import (
     patient_register,
     patient_update,
 )
+from tenancy.api.pagination import StrictCursorPagination, cursor_page_of
 from tenancy.api.permissions import HasTenantRole, request_principal
-from tenancy.errors import PreconditionFailedError, PreconditionRequiredError
+from tenancy.api.problems import problem_responses
+from tenancy.errors import PreconditionRequiredError
 from tenancy.models import Role
 
 READ_ROLES = (Role.FRONT_DESK, Role.DATA_STEWARD, Role.INTEGRATOR)
 WRITE_ROLES = (Role.FRONT_DESK, Role.INTEGRATOR)
-_ETAG = re.compile(r'^(W/)?"(\d{1,9})"$')
+ETAG_PATTERN = r'^(W/)?"(\d{1,9})"$'
+_ETAG = re.compile(ETAG_PATTERN)
 
-PROBLEM = OpenApiResponse(description="problem+json (RFC 9457)")
-COMMON_ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM}
+COMMON_ERRORS = problem_responses(400, 401, 403)
 # 422: the body matched the schema but breaks a domain rule (future birth date, check digit…).
-WRITE_ERRORS = {**COMMON_ERRORS, 422: PROBLEM}
+WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
+VERSIONED_WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 412, 422, 428)
 IF_MATCH = OpenApiParameter(
     "If-Match",
     str,
     OpenApiParameter.HEADER,
     required=True,
+    pattern=ETAG_PATTERN,
+    allow_blank=False,
     description='The ETag read last, e.g. `"3"`.',
 )
 
@@ -67,7 +72,7 @@ def expected_version(request: Request) -> int:
         raise PreconditionRequiredError("Send If-Match with the ETag of the version you read.")
     match = _ETAG.match(header.strip())
     if match is None:
-        raise PreconditionFailedError('If-Match must be one entity tag such as "3".')
+        raise ValidationError({"If-Match": ['Send one entity tag as read, such as "3".']})
     return int(match.group(2))
 
 
@@ -78,13 +83,11 @@ def _patient_response(patient_id: UUID, request: Request, status_code: int = 200
     return response
 
 
-class PatientCursorPagination(CursorPagination):
+class PatientCursorPagination(StrictCursorPagination):
     """Stable pages in name order, however many patients there are."""
 
     ordering = ("sort_name", "id")
     page_size = 25
-    max_page_size = 100
-    page_size_query_param = "page_size"
 
 
 class PatientListApi(APIView):
@@ -97,14 +100,17 @@ class PatientListApi(APIView):
     @extend_schema(
         operation_id="patients_search",
         parameters=[PatientSearchSerializer],
-        responses={200: PatientOutputSerializer(many=True), **COMMON_ERRORS},
+        responses={
+            200: cursor_page_of(PatientOutputSerializer, "PatientPage"),
+            **problem_responses(400, 401, 403, 422),
+        },
     )
     def get(self, request: Request) -> Response:
-        query = PatientSearchSerializer(data=request.query_params)
+        query = PatientSearchSerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         paginator = PatientCursorPagination()
         page = paginator.paginate_queryset(
-            patient_search(PatientSearch(**query.validated_data)), request, view=self
+            patient_search(PatientSearch(**query.criteria())), request, view=self
         )
         patients = list(page or [])
         patient_access_log(
@@ -117,13 +123,7 @@ class PatientListApi(APIView):
     @extend_schema(
         operation_id="patients_register",
         request=PatientRegisterSerializer,
-        responses={
-            201: PatientOutputSerializer,
-            409: OpenApiResponse(
-                description="problem+json: likely duplicates (`candidates`) or identifier in use"
-            ),
-            **WRITE_ERRORS,
-        },
+        responses={201: PatientOutputSerializer, **problem_responses(400, 401, 403, 409, 422)},
     )
     def post(self, request: Request) -> Response:
         body = PatientRegisterSerializer(data=request.data)
@@ -148,7 +148,7 @@ class PatientDetailApi(APIView):
 
     @extend_schema(
         operation_id="patients_read",
-        responses={200: PatientOutputSerializer, 404: PROBLEM, **COMMON_ERRORS},
+        responses={200: PatientOutputSerializer, **problem_responses(400, 401, 403, 404)},
     )
     def get(self, request: Request, patient_id: UUID) -> Response:
         response = _patient_response(patient_id, request)
@@ -159,14 +159,7 @@ class PatientDetailApi(APIView):
         operation_id="patients_replace",
         parameters=[IF_MATCH],
         request=PatientInputSerializer,
-        responses={
-            200: PatientOutputSerializer,
-            404: PROBLEM,
-            409: PROBLEM,
-            412: PROBLEM,
-            428: PROBLEM,
-            **WRITE_ERRORS,
-        },
+        responses={200: PatientOutputSerializer, **VERSIONED_WRITE_ERRORS},
     )
     def put(self, request: Request, patient_id: UUID) -> Response:
         version = expected_version(request)
@@ -184,14 +177,7 @@ class PatientDetailApi(APIView):
         operation_id="patients_change",
         parameters=[IF_MATCH],
         request=PatientPatchSerializer,
-        responses={
-            200: PatientOutputSerializer,
-            404: PROBLEM,
-            409: PROBLEM,
-            412: PROBLEM,
-            428: PROBLEM,
-            **WRITE_ERRORS,
-        },
+        responses={200: PatientOutputSerializer, **VERSIONED_WRITE_ERRORS},
     )
     def patch(self, request: Request, patient_id: UUID) -> Response:
         version = expected_version(request)
@@ -216,14 +202,7 @@ class PatientDeactivateApi(APIView):
         operation_id="patients_deactivate",
         parameters=[IF_MATCH],
         request=ReasonSerializer,
-        responses={
-            200: PatientOutputSerializer,
-            404: PROBLEM,
-            409: PROBLEM,
-            412: PROBLEM,
-            428: PROBLEM,
-            **WRITE_ERRORS,
-        },
+        responses={200: PatientOutputSerializer, **VERSIONED_WRITE_ERRORS},
     )
     def post(self, request: Request, patient_id: UUID) -> Response:
         version = expected_version(request)
@@ -247,7 +226,10 @@ class PatientIdentifierListApi(APIView):
 
     @extend_schema(
         operation_id="patients_identifiers_list",
-        responses={200: IdentifierOutputSerializer(many=True), 404: PROBLEM, **COMMON_ERRORS},
+        responses={
+            200: IdentifierOutputSerializer(many=True),
+            **problem_responses(400, 401, 403, 404),
+        },
     )
     def get(self, request: Request, patient_id: UUID) -> Response:
         patient = patient_get(patient_id=patient_id)
@@ -257,7 +239,7 @@ class PatientIdentifierListApi(APIView):
     @extend_schema(
         operation_id="patients_identifiers_add",
         request=IdentifierInputSerializer,
-        responses={201: IdentifierOutputSerializer, 404: PROBLEM, 409: PROBLEM, **WRITE_ERRORS},
+        responses={201: IdentifierOutputSerializer, **WRITE_ERRORS},
     )
     def post(self, request: Request, patient_id: UUID) -> Response:
         body = IdentifierInputSerializer(data=request.data)
@@ -279,7 +261,7 @@ class PatientIdentifierRetireApi(APIView):
     @extend_schema(
         operation_id="patients_identifiers_retire",
         request=ReasonSerializer,
-        responses={200: IdentifierOutputSerializer, 404: PROBLEM, 409: PROBLEM, **WRITE_ERRORS},
+        responses={200: IdentifierOutputSerializer, **WRITE_ERRORS},
     )
     def post(self, request: Request, patient_id: UUID, identifier_id: int) -> Response:
         body = ReasonSerializer(data=request.data)

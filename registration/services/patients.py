@@ -15,7 +15,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from registration.models import (
-    IdentifierDomain,
     Patient,
     PatientAddress,
     PatientContact,
@@ -23,6 +22,7 @@ from registration.models import (
     PatientName,
     PatientTelecom,
 )
+from registration.selectors.domains import identifier_domains
 from registration.services.duplicates import DuplicateCandidate, find_likely_duplicates
 from registration.services.inputs import (
     AddressInput,
@@ -85,12 +85,8 @@ def _label(actor: Principal | None) -> str:
     return actor.label if actor else "system"
 
 
-def _domains() -> dict[str, IdentifierDomain]:
-    return {domain.system: domain for domain in IdentifierDomain.objects.all()}
-
-
 def _require_valid(data: PatientInput) -> None:
-    errors = validate_patient(data, today=timezone.localdate(), domains=_domains())
+    errors = validate_patient(data, today=timezone.localdate(), domains=identifier_domains())
     if errors:
         raise ValidationFailedError("The patient record is invalid.", errors=errors)
 
@@ -525,7 +521,7 @@ def identifier_add(
     expected_version: int | None = None,
 ) -> PatientIdentifier:
     """Give a patient one more identifier (e.g. a new facility's MRN)."""
-    errors = validate_identifier_list((identifier,), _domains(), prefix="identifier")
+    errors = validate_identifier_list((identifier,), identifier_domains(), prefix="identifier")
     if errors:
         raise ValidationFailedError(
             "The identifier is invalid.",

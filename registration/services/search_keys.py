@@ -29,17 +29,12 @@ def fold(value: str) -> str:
     return fold_text(value)
 
 
+_NAME_RANK = {str(use): rank for rank, use in enumerate(_NAME_PREFERENCE)}
+
+
 def primary_name(names: tuple[NameInput, ...]) -> NameInput | None:
     """The name a patient is listed under: official first, then usual, …"""
-    ranked = sorted(
-        names,
-        key=lambda n: (
-            _NAME_PREFERENCE.index(NameUse(n.use))
-            if n.use in NameUse.values
-            else len(_NAME_PREFERENCE)
-        ),
-    )
-    return ranked[0] if ranked else None
+    return min(names, key=lambda n: _NAME_RANK.get(n.use, len(_NAME_RANK)), default=None)
 
 
 def sort_name(data: PatientInput) -> str:

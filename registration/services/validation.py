@@ -5,7 +5,7 @@ rule, never the offending value: error texts are logged and must not carry PHI.
 """
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -60,7 +60,8 @@ IDENTIFIER_TYPE_CODES = frozenset(
     }
 )
 # Shared with the API serializers, so the OpenAPI schema states the same patterns.
-SYSTEM_PATTERN = r"^(urn:oid:[0-2](\.(0|[1-9][0-9]*))+|urn:uuid:[0-9a-f-]{36}|https?://[^\s]+)$"
+# ASCII-only classes: Python's and ECMAScript's \s differ, and OpenAPI patterns are ECMAScript.
+SYSTEM_PATTERN = r"^(urn:oid:[0-2](\.(0|[1-9][0-9]*))+|urn:uuid:[0-9a-f-]{36}|https?://[!-~]+)$"
 LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 _SYSTEM_PATTERN = re.compile(SYSTEM_PATTERN)
 _LANGUAGE_PATTERN = re.compile(LANGUAGE_PATTERN)
@@ -69,6 +70,22 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 _MIN_PHONE_DIGITS = 7
 _MAX_PHONE_DIGITS = 15  # ITU-T E.164
 _email_validator = EmailValidator()
+# Choices.values rebuilds its list on every call; bulk loads validate millions of fields.
+_CODES: dict[type, frozenset[str]] = {
+    codes: frozenset(codes.values)
+    for codes in (
+        NameUse,
+        Gender,
+        MaritalStatus,
+        Confidentiality,
+        IdentifierUse,
+        TelecomSystem,
+        TelecomUse,
+        AddressUse,
+        AddressType,
+        ContactRelationship,
+    )
+}
 
 
 class _Collector:
@@ -89,11 +106,11 @@ class _Collector:
             self.add(path, "invalid_characters", "Control characters are not allowed.")
 
     def choice(
-        self, path: str, value: str, choices: Iterable[str], *, allow_blank: bool = False
+        self, path: str, value: str, choices: frozenset[str], *, allow_blank: bool = False
     ) -> None:
         if allow_blank and value == "":
             return
-        if value not in set(choices):
+        if value not in choices:
             self.add(path, "invalid_choice", "Not a known code for this field.")
 
     def texts(self, path: str, values: Sequence[str], *, max_items: int, max_length: int) -> None:
@@ -129,7 +146,7 @@ def _validate_names(check: _Collector, names: Sequence[NameInput]) -> None:
         check.add("names", "max_items", "At most 10 names.")
     for index, name in enumerate(names):
         path = f"names.{index}"
-        check.choice(f"{path}.use", name.use, NameUse.values)
+        check.choice(f"{path}.use", name.use, _CODES[NameUse])
         check.text(f"{path}.family", name.family, 100)
         check.texts(f"{path}.given", name.given, max_items=5, max_length=100)
         check.texts(f"{path}.prefix", name.prefix, max_items=3, max_length=30)
@@ -144,7 +161,7 @@ def _validate_identifier(
 ) -> None:
     check.text(f"{path}.system", identifier.system, 255, required=True)
     check.text(f"{path}.value", identifier.value, 100, required=True)
-    if identifier.system and not _SYSTEM_PATTERN.match(identifier.system):
+    if identifier.system and not _SYSTEM_PATTERN.fullmatch(identifier.system):
         check.add(
             f"{path}.system",
             "invalid_uri",
@@ -158,7 +175,7 @@ def _validate_identifier(
             "invalid_choice",
             "Not a known identifier type (HL7 v2 table 0203).",
         )
-    check.choice(f"{path}.use", identifier.use, IdentifierUse.values)
+    check.choice(f"{path}.use", identifier.use, _CODES[IdentifierUse])
     check.period(path, identifier.period_start, identifier.period_end)
     domain = domains.get(identifier.system)
     if domain is None or not identifier.value:
@@ -190,8 +207,8 @@ def validate_identifiers(
 
 
 def _validate_telecom(check: _Collector, path: str, telecom: TelecomInput) -> None:
-    check.choice(f"{path}.system", telecom.system, TelecomSystem.values)
-    check.choice(f"{path}.use", telecom.use, TelecomUse.values, allow_blank=True)
+    check.choice(f"{path}.system", telecom.system, _CODES[TelecomSystem])
+    check.choice(f"{path}.use", telecom.use, _CODES[TelecomUse], allow_blank=True)
     check.text(f"{path}.value", telecom.value, 255, required=True)
     if telecom.rank is not None and not 1 <= telecom.rank <= 100:
         check.add(f"{path}.rank", "range", "Rank is between 1 and 100.")
@@ -209,12 +226,12 @@ def _validate_telecom(check: _Collector, path: str, telecom: TelecomInput) -> No
 
 
 def _validate_address(check: _Collector, path: str, address: AddressInput) -> None:
-    check.choice(f"{path}.use", address.use, AddressUse.values, allow_blank=True)
-    check.choice(f"{path}.type", address.type, AddressType.values, allow_blank=True)
+    check.choice(f"{path}.use", address.use, _CODES[AddressUse], allow_blank=True)
+    check.choice(f"{path}.type", address.type, _CODES[AddressType], allow_blank=True)
     check.texts(f"{path}.lines", address.lines, max_items=4, max_length=200)
     for name, limit in (("city", 100), ("district", 100), ("state", 100), ("postal_code", 20)):
         check.text(f"{path}.{name}", getattr(address, name), limit)
-    if address.country and not _COUNTRY_PATTERN.match(address.country):
+    if address.country and not _COUNTRY_PATTERN.fullmatch(address.country):
         check.add(f"{path}.country", "iso3166", "Use an ISO 3166 two-letter country code.")
     if not (address.lines or address.city or address.postal_code):
         check.add(path, "empty_address", "An address needs a line, a city or a postal code.")
@@ -222,7 +239,7 @@ def _validate_address(check: _Collector, path: str, address: AddressInput) -> No
 
 
 def _validate_contact(check: _Collector, path: str, contact: ContactInput) -> None:
-    check.choice(f"{path}.relationship", contact.relationship, ContactRelationship.values)
+    check.choice(f"{path}.relationship", contact.relationship, _CODES[ContactRelationship])
     check.text(f"{path}.family", contact.family, 100)
     check.texts(f"{path}.given", contact.given, max_items=5, max_length=100)
     check.text(f"{path}.phone", contact.phone, 50)
@@ -248,15 +265,17 @@ def validate_patient(
     """Every rule of a whole patient record; an empty list means it may be stored."""
     check = _Collector()
     _validate_names(check, data.names)
-    check.choice("gender", data.gender, Gender.values)
-    check.choice("marital_status", data.marital_status, MaritalStatus.values, allow_blank=True)
-    check.choice("confidentiality", data.confidentiality, Confidentiality.values)
+    check.choice("gender", data.gender, _CODES[Gender])
+    check.choice("marital_status", data.marital_status, _CODES[MaritalStatus], allow_blank=True)
+    check.choice("confidentiality", data.confidentiality, _CODES[Confidentiality])
     if data.birth_date is not None:
         if data.birth_date > today:
             check.add("birth_date", "future", "The birth date is in the future.")
         elif data.birth_date < EARLIEST_BIRTH_DATE:
             check.add("birth_date", "too_early", "The birth date is before 1880.")
-    if data.language and (len(data.language) > 35 or not _LANGUAGE_PATTERN.match(data.language)):
+    if data.language and (
+        len(data.language) > 35 or not _LANGUAGE_PATTERN.fullmatch(data.language)
+    ):
         check.add("language", "bcp47", "Use a BCP-47 language tag such as 'en' or 'es-MX'.")
     check.text("preferred_facility", data.preferred_facility, 64)
     validate_identifiers(check, data.identifiers, domains)

@@ -2,12 +2,14 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tenancy.api.fields import StrictCharField
+from tenancy.api.pagination import CursorQuerySerializer, StrictCursorPagination, cursor_page_of
 from tenancy.api.permissions import HasTenantRole
+from tenancy.api.problems import problem_responses
 from tenancy.models import Role
 from tenancy.selectors.audit import audit_event_get, audit_event_list
 
@@ -26,21 +28,19 @@ class AuditEventOutput(serializers.Serializer[object]):
     details = serializers.JSONField()
 
 
-class AuditCursorPagination(CursorPagination):
+class AuditCursorPagination(StrictCursorPagination):
     """Stable paging over an append-only, id-ordered table."""
 
     ordering = "-id"
     page_size = 50
-    max_page_size = 500
-    page_size_query_param = "page_size"
 
 
-class AuditFilterInput(serializers.Serializer[object]):
+class AuditFilterInput(CursorQuerySerializer):
     """Query parameters of the audit list."""
 
-    object_type = serializers.CharField(required=False, max_length=64)
-    object_id = serializers.CharField(required=False, max_length=64)
-    action = serializers.CharField(required=False, max_length=64)
+    object_type = StrictCharField(required=False, max_length=64)
+    object_id = StrictCharField(required=False, max_length=64)
+    action = StrictCharField(required=False, max_length=64)
 
 
 class AuditEventListApi(APIView):
@@ -52,14 +52,17 @@ class AuditEventListApi(APIView):
     @extend_schema(
         operation_id="audit_events_list",
         parameters=[AuditFilterInput],
-        responses={200: AuditEventOutput(many=True)},
+        responses={
+            200: cursor_page_of(AuditEventOutput, "AuditEventPage"),
+            **problem_responses(400, 401, 403, 422),
+        },
     )
     def get(self, request: Request) -> Response:
-        filters = AuditFilterInput(data=request.query_params)
+        filters = AuditFilterInput(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         paginator = AuditCursorPagination()
         page = paginator.paginate_queryset(
-            audit_event_list(**filters.validated_data), request, view=self
+            audit_event_list(**filters.criteria()), request, view=self
         )
         return paginator.get_paginated_response(AuditEventOutput(page, many=True).data)
 
@@ -70,6 +73,9 @@ class AuditEventDetailApi(APIView):
     permission_classes = [HasTenantRole]
     allowed_roles = (Role.AUDITOR, Role.TENANT_ADMIN)
 
-    @extend_schema(operation_id="audit_events_read", responses={200: AuditEventOutput})
+    @extend_schema(
+        operation_id="audit_events_read",
+        responses={200: AuditEventOutput, **problem_responses(401, 403, 404)},
+    )
     def get(self, request: Request, event_id: int) -> Response:
         return Response(AuditEventOutput(audit_event_get(event_id=event_id)).data)

@@ -10,7 +10,9 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions as drf
+from rest_framework import serializers
 from rest_framework.response import Response
 
 from tenancy.errors import DomainError, FieldError
@@ -148,3 +150,49 @@ def problem_response(
         request_id=getattr(request, "request_id", ""),
     )
     return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+
+
+class FieldErrorSerializer(serializers.Serializer[Any]):
+    """One invalid field of a request."""
+
+    field = serializers.CharField(help_text="Path of the field, e.g. `names.0.family`.")
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ProblemSerializer(serializers.Serializer[Any]):
+    """RFC 9457 problem details, as every error of this API is rendered."""
+
+    type = serializers.URLField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    instance = serializers.CharField(help_text="`urn:request:<id>`; quote it to support.")
+    code = serializers.CharField(help_text="Stable error code (the last segment of `type`).")
+    # DRF pops declared fields from the class, so this does not shadow Serializer.errors.
+    errors = FieldErrorSerializer(many=True, required=False)  # type: ignore[assignment]
+    candidates = serializers.ListField(
+        child=serializers.DictField(), required=False, help_text="Likely duplicates (409)."
+    )
+
+
+_PROBLEM_DESCRIPTIONS = {
+    400: "The request does not match the schema (see `errors`).",
+    401: "No valid credentials.",
+    403: "The caller's role does not allow this.",
+    404: "No such object in the caller's tenant.",
+    409: "Conflicts with the current state (likely duplicate, identifier in use, inactive).",
+    412: "If-Match does not match the current version.",
+    422: "Well-formed, but breaks a domain rule (see `errors`).",
+    428: "If-Match is required.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[tuple[int, str], OpenApiResponse]:
+    """OpenAPI responses for the given error statuses, all as application/problem+json."""
+    return {
+        (status, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+            response=ProblemSerializer, description=_PROBLEM_DESCRIPTIONS[status]
+        )
+        for status in statuses
+    }

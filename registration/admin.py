@@ -1,0 +1,126 @@
+"""Console pages of patients: the front desk searches, registers, edits and deactivates; data
+stewards look; every other role sees none of it (403).
+
+PatientAdmin only authorizes and routes. The pages live in registration.console and write
+through registration.services, never through ModelAdmin's ORM saving; nothing is ever deleted.
+"""
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib import admin
+from django.contrib.admin import AdminSite
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path
+from django.views.decorators.http import require_POST
+
+from registration.console.views import PatientConsole
+from registration.models import Patient
+from tenancy.admin_base import TenantScopedAdmin
+from tenancy.models import Role
+
+
+def _patient_id(object_id: str) -> UUID:
+    try:
+        return UUID(object_id)
+    except ValueError as exc:
+        raise Http404 from exc
+
+
+@admin.register(Patient)
+class PatientAdmin(TenantScopedAdmin):
+    """The front desk's patient pages, reached through the admin's usual patient URLs."""
+
+    view_roles = (Role.DATA_STEWARD,)
+    change_roles = (Role.FRONT_DESK,)
+    actions = None
+
+    def __init__(self, model: type[Patient], admin_site: AdminSite) -> None:
+        super().__init__(model, admin_site)
+        self.console = PatientConsole(admin_site=admin_site, opts=self.opts)
+
+    def get_urls(self) -> list[URLPattern]:
+        """The admin's patient URLs plus edit, deactivate and the live duplicate check."""
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        view = self.admin_site.admin_view
+        return [
+            path("duplicates/", view(self.duplicates_view), name=f"{prefix}_duplicates"),
+            path("<uuid:patient_id>/edit/", view(self.edit_view), name=f"{prefix}_edit"),
+            path(
+                "<uuid:patient_id>/deactivate/",
+                view(self.deactivate_view),
+                name=f"{prefix}_deactivate",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _require(self, request: HttpRequest, *, change: bool) -> None:
+        allowed = (
+            self.has_change_permission(request) if change else self.has_view_permission(request)
+        )
+        if not allowed:
+            raise PermissionDenied
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Patient search (the selector's search, not the admin's ORM search)."""
+        self._require(request, change=False)
+        return self.console.search(request, can_change=self.has_change_permission(request))
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Registration, through patient_register."""
+        self._require(request, change=True)
+        return self.console.register(request)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The patient page (read-only; editing has its own page)."""
+        self._require(request, change=False)
+        return self.console.detail(
+            request, _patient_id(object_id), can_change=self.has_change_permission(request)
+        )
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The history is on the patient page (from our audit trail, not Django's admin log)."""
+        self._require(request, change=False)
+        return HttpResponseRedirect(self.console.url("change", _patient_id(object_id)) + "#history")
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Patients are never deleted (deactivate instead)."""
+        raise PermissionDenied
+
+    def edit_view(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
+        """Edit the record, through patient_update with the version the form showed."""
+        self._require(request, change=True)
+        return self.console.edit(request, patient_id)
+
+    def deactivate_view(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
+        """Deactivate the record, through patient_deactivate with a reason."""
+        self._require(request, change=True)
+        return self.console.deactivate(request, patient_id)
+
+    def duplicates_view(self, request: HttpRequest) -> HttpResponse:
+        """The registration form's live duplicate check (session, CSRF, front desk only)."""
+        self._require(request, change=True)
+        return require_POST(self.console.duplicates)(request)
+
+    def save_model(self, request: HttpRequest, obj: Patient, form: Any, change: Any) -> None:
+        """Never used: the console writes through registration.services."""
+        raise NotImplementedError
+
+    def delete_model(self, request: HttpRequest, obj: Patient) -> None:
+        """Never used: patients are deactivated, not deleted."""
+        raise NotImplementedError

@@ -1,0 +1,317 @@
+"""The console pages of patients: search, register (with a live duplicate check), the patient
+page with its history, edit and deactivate.
+
+PatientAdmin authorizes and routes here. These pages parse, call a selector or a service, log
+every patient shown (HIPAA-style access log) and render; every write is a service call, and a
+service's refusal is shown next to the inputs it names with nothing saved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.admin import AdminSite
+from django.db.models.options import Options
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from registration.console.display import (
+    candidate_view,
+    history_rows,
+    patient_row,
+    patient_title,
+)
+from registration.console.forms import (
+    DeactivateForm,
+    OverrideForm,
+    PatientFormGroup,
+    SearchForm,
+    VersionForm,
+)
+from registration.models import IdentifierDomain, Patient
+from registration.selectors.domains import identifier_domains
+from registration.selectors.history import patient_history
+from registration.selectors.lookups import duplicate_candidate_summaries
+from registration.selectors.patients import patient_get, patient_search
+from registration.services.patients import (
+    DuplicateSuspectedError,
+    PatientInactiveError,
+    patient_access_log,
+    patient_deactivate,
+    patient_input_of,
+    patient_register,
+    patient_update,
+)
+from tenancy.admin_base import request_principal
+from tenancy.errors import DomainError, NotFoundError, PreconditionFailedError
+
+PAGE_SIZE = 25
+STALE_MESSAGE = (
+    "This patient was changed by someone else after you opened this page, so nothing was saved. "
+    "Reload the patient to see the current record, then make your change again."
+)
+INACTIVE_MESSAGE = "This patient is inactive; the record can no longer be changed."
+DUPLICATE_MESSAGE = (
+    "This person may already be registered: check the patients listed above. Open the existing "
+    "record instead, or give a reason to register anyway."
+)
+
+
+def _page_number(text: str | None) -> int:
+    return int(text) if text and text.isdigit() and 0 < int(text) < 10_000 else 1
+
+
+def _domain_choices() -> list[IdentifierDomain]:
+    """The tenant's identifier domains by name, offered when typing an identifier's system."""
+    return sorted(identifier_domains().values(), key=lambda domain: (domain.name, domain.system))
+
+
+class PatientConsole:
+    """The patient pages of one admin site; PatientAdmin routes its URLs to these methods."""
+
+    def __init__(self, *, admin_site: AdminSite, opts: Options[Patient]) -> None:
+        self.admin_site = admin_site
+        self.opts = opts
+
+    def url(self, page: str, *args: object) -> str:
+        """The admin URL of one of the patient pages (`changelist`, `change`, `edit`, …)."""
+        return reverse(
+            f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_{page}",
+            args=args,
+        )
+
+    def _render(
+        self, request: HttpRequest, template: str, title: str, context: dict[str, Any]
+    ) -> TemplateResponse:
+        return TemplateResponse(
+            request,
+            f"admin/registration/patient/{template}",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": title,
+                "changelist_url": self.url("changelist"),
+                **context,
+            },
+        )
+
+    def _patient_or_404(self, patient_id: UUID) -> Patient:
+        try:
+            return patient_get(patient_id=patient_id)
+        except NotFoundError as exc:
+            raise Http404 from exc
+
+    def search(self, request: HttpRequest, *, can_change: bool) -> HttpResponse:
+        """The landing page: search by name, birth date, identifier or phone."""
+        form = SearchForm(request.GET or None)
+        criteria = form.criteria() if form.is_bound else None
+        page = _page_number(request.GET.get("page"))
+        patients: list[Patient] = []
+        if criteria is not None:
+            offset = (page - 1) * PAGE_SIZE
+            patients = list(patient_search(criteria)[offset : offset + PAGE_SIZE + 1])
+        has_next = len(patients) > PAGE_SIZE
+        patients = patients[:PAGE_SIZE]
+        patient_access_log(
+            actor=request_principal(request),
+            patient_ids=[p.id for p in patients],
+            action="patient.searched",
+        )
+        query = request.GET.copy()
+        query.pop("page", None)
+        return self._render(
+            request,
+            "search.html",
+            "Find a patient",
+            {
+                "form": form,
+                "searched": criteria is not None,
+                "rows": [patient_row(p) for p in patients],
+                "page": page,
+                "previous_query": f"{query.urlencode()}&page={page - 1}" if page > 1 else "",
+                "next_query": f"{query.urlencode()}&page={page + 1}" if has_next else "",
+                "can_change": can_change,
+                "add_url": self.url("add"),
+            },
+        )
+
+    def register(self, request: HttpRequest) -> HttpResponse:
+        """A new patient: refused while it looks like an existing one, unless a reason is given."""
+        candidates: list[dict[str, Any]] = []
+        if request.method != "POST":
+            group = PatientFormGroup()
+            override = OverrideForm(prefix="duplicate_override")
+        else:
+            group = PatientFormGroup(request.POST)
+            override = OverrideForm(request.POST, prefix="duplicate_override")
+            if group.is_valid() and override.is_valid():
+                try:
+                    patient = patient_register(
+                        actor=request_principal(request),
+                        data=group.to_input(),
+                        duplicate_override_reason=override.reason_or_none(),
+                    )
+                except DuplicateSuspectedError as exc:
+                    # The service has logged that these candidates were shown.
+                    candidates = [
+                        candidate_view(c, self.url("change", c["patient_id"]))
+                        for c in exc.candidates
+                    ]
+                    override.add_error("reason", DUPLICATE_MESSAGE)
+                except DomainError as exc:
+                    self._show_refusal(
+                        group, exc, routes={"duplicate_override.reason": (override, "reason")}
+                    )
+                else:
+                    messages.success(request, "Patient registered.")
+                    return HttpResponseRedirect(self.url("change", patient.id))
+        return self._render(
+            request,
+            "register.html",
+            "Register a patient",
+            {
+                "group": group,
+                "override": override,
+                "candidates": candidates,
+                "editing": False,
+                "domains": _domain_choices(),
+                "duplicates_url": self.url("duplicates"),
+            },
+        )
+
+    def duplicates(self, request: HttpRequest) -> JsonResponse:
+        """The live check: likely duplicates of a half-filled registration form, as JSON."""
+        group = PatientFormGroup(request.POST)
+        group.is_valid()  # boxes that do not parse yet count as empty
+        data = group.to_input()
+        summaries = duplicate_candidate_summaries(data) if data.names or data.identifiers else []
+        patient_access_log(
+            actor=request_principal(request),
+            patient_ids=[UUID(s["patient_id"]) for s in summaries],
+            action="patient.duplicate_shown",
+        )
+        return JsonResponse(
+            {
+                "candidates": [
+                    candidate_view(s, self.url("change", s["patient_id"])) for s in summaries
+                ]
+            }
+        )
+
+    def detail(self, request: HttpRequest, patient_id: UUID, *, can_change: bool) -> HttpResponse:
+        """The patient page: the whole record, retired identifiers included, and its history."""
+        patient = self._patient_or_404(patient_id)
+        patient_access_log(actor=request_principal(request), patient_ids=[patient.id])
+        identifiers = sorted(patient.identifiers.all(), key=lambda i: (i.retired_at is not None,))
+        return self._render(
+            request,
+            "detail.html",
+            patient_title(patient),
+            {
+                "patient": patient,
+                "identifiers": identifiers,
+                "history": history_rows(patient_history(patient_id=patient.id)),
+                "can_change": can_change and patient.active,
+                "edit_url": self.url("edit", patient.id),
+                "deactivate_url": self.url("deactivate", patient.id),
+            },
+        )
+
+    def edit(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
+        """Change the record; saved only if nobody changed it since the form was opened."""
+        patient = self._patient_or_404(patient_id)
+        detail_url = self.url("change", patient.id)
+        if not patient.active:
+            messages.error(request, INACTIVE_MESSAGE)
+            return HttpResponseRedirect(detail_url)
+        if request.method != "POST":
+            patient_access_log(actor=request_principal(request), patient_ids=[patient.id])
+            group = PatientFormGroup(record=patient_input_of(patient))
+            version = VersionForm(initial={"version": patient.version})
+        else:
+            group = PatientFormGroup(request.POST, editing=True)
+            version = VersionForm(request.POST)
+            if not version.is_valid():
+                group.errors.append("The page is incomplete; reload the patient and try again.")
+            elif group.is_valid():
+                try:
+                    patient_update(
+                        actor=request_principal(request),
+                        patient_id=patient.id,
+                        expected_version=version.cleaned_data["version"],
+                        data=group.to_input(),
+                    )
+                except DomainError as exc:
+                    self._show_refusal(group, exc)
+                else:
+                    messages.success(request, "Patient updated.")
+                    return HttpResponseRedirect(detail_url)
+        return self._render(
+            request,
+            "register.html",
+            "Edit patient",
+            {
+                "group": group,
+                "version": version,
+                "editing": True,
+                "domains": _domain_choices(),
+                "detail_url": detail_url,
+            },
+        )
+
+    def deactivate(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
+        """Deactivate the record (never deleted), with a reason."""
+        patient = self._patient_or_404(patient_id)
+        detail_url = self.url("change", patient.id)
+        if not patient.active:
+            messages.error(request, INACTIVE_MESSAGE)
+            return HttpResponseRedirect(detail_url)
+        errors: list[str] = []
+        if request.method != "POST":
+            form = DeactivateForm(initial={"version": patient.version})
+        else:
+            form = DeactivateForm(request.POST)
+            if form.is_valid():
+                try:
+                    patient_deactivate(
+                        actor=request_principal(request),
+                        patient_id=patient.id,
+                        expected_version=form.cleaned_data["version"],
+                        reason=form.cleaned_data["reason"],
+                    )
+                except DomainError as exc:
+                    errors.append(self._refusal_message(exc))
+                    for error in exc.errors:
+                        form.add_error("reason" if error.field == "reason" else None, error.message)
+                else:
+                    messages.success(request, "Patient deactivated.")
+                    return HttpResponseRedirect(detail_url)
+        return self._render(
+            request,
+            "deactivate.html",
+            "Deactivate patient",
+            {"form": form, "errors": errors, "patient_id": patient.id, "detail_url": detail_url},
+        )
+
+    @staticmethod
+    def _refusal_message(exc: DomainError) -> str:
+        """What to tell the user about a service's refusal (a vanished patient is a 404)."""
+        if isinstance(exc, NotFoundError):
+            raise Http404 from exc
+        if isinstance(exc, PreconditionFailedError):
+            return STALE_MESSAGE
+        if isinstance(exc, PatientInactiveError):
+            return INACTIVE_MESSAGE
+        return exc.detail  # PHI-free by contract (tenancy.errors)
+
+    def _show_refusal(
+        self,
+        group: PatientFormGroup,
+        exc: DomainError,
+        routes: dict[str, tuple[Any, str]] | None = None,
+    ) -> None:
+        group.errors.append(self._refusal_message(exc))
+        group.add_service_errors(exc.errors, routes)
