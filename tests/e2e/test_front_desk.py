@@ -19,7 +19,7 @@ from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import make_tenant, make_user
 from tests.patient_factories import MRN_SYSTEM, make_patient
 
-PASSWORD = "front-desk-e2e-pw"
+PASSWORD = "front-desk-e2e-pw"  # pragma: allowlist secret
 REASON = "Twin sister, checked her ID card"
 
 

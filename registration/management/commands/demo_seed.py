@@ -1,4 +1,5 @@
-"""Seed the demo tenant: one console user per role and an integrator API key.
+"""Seed the demo tenant: one console user per role, an integrator API key, and a few hundred
+synthetic patients with some true duplicates (loaded once).
 
 Run by `make demo`. Passwords are generated on every run and printed once (never stored in the
 repository); the API key likewise.
@@ -10,12 +11,17 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandParser
 
+from registration.models import Patient
+from registration.services.bulk import patients_bulk_load
+from registration.services.synthetic import synthetic_to_input
+from registration.synthetic import generate
 from tenancy.db import tenant_scope
 from tenancy.models import Role, Tenant
 from tenancy.services.credentials import api_key_create
 from tenancy.services.tenants import membership_grant, tenant_create
 
 DEMO_SLUG = "demo"
+DEMO_PATIENTS = 400
 
 
 class Command(BaseCommand):
@@ -25,6 +31,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--slug", default=DEMO_SLUG)
+        parser.add_argument("--patients", type=int, default=DEMO_PATIENTS)
 
     def handle(self, *args: Any, **options: Any) -> None:
         slug: str = options["slug"]
@@ -44,6 +51,13 @@ class Command(BaseCommand):
                 membership_grant(actor=None, user=user, role=role)
                 logins.append((role.label, username, password))
             issued = api_key_create(actor=None, name="demo integration", role=Role.INTEGRATOR)
+            has_patients = Patient.objects.exists()
+        if not has_patients and options["patients"] > 0:
+            people = generate(options["patients"], seed=7, duplicate_rate=0.12, tenant_label=slug)
+            report = patients_bulk_load(
+                tenant_id=tenant.id, actor=None, records=(synthetic_to_input(p) for p in people)
+            )
+            self.stdout.write(f"Loaded {report.loaded} synthetic patients (about 12% duplicates).")
         self.stdout.write(f"Tenant: {tenant.name} ({tenant.slug})")
         for label, username, password in logins:
             self.stdout.write(f"  {label:<22} {username:<24} {password}")
