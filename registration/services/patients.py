@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -226,21 +226,39 @@ def _insert_identifiers(patient: Patient, identifiers: tuple[IdentifierInput, ..
         ) from exc
 
 
-def _replace_children(patient: Patient, data: PatientInput) -> None:
-    PatientName.objects.filter(patient=patient).delete()
-    PatientTelecom.objects.filter(patient=patient).delete()
-    PatientAddress.objects.filter(patient=patient).delete()
-    PatientContact.objects.filter(patient=patient).delete()
-    _write_children(patient, data, identifiers=False)
+_CHILD_TABLES: dict[str, type[models.Model]] = {
+    "names": PatientName,
+    "telecoms": PatientTelecom,
+    "addresses": PatientAddress,
+    "contacts": PatientContact,
+}
 
 
-def _write_children(patient: Patient, data: PatientInput, *, identifiers: bool = True) -> None:
-    PatientName.objects.bulk_create(_name_row(patient, i, n) for i, n in enumerate(data.names))
-    if identifiers:
+def _replace_children(patient: Patient, data: PatientInput, changed: list[str]) -> None:
+    """Rewrite the child lists that changed (identifiers have their own history rules)."""
+    for field in changed:
+        table = _CHILD_TABLES.get(field)
+        if table is not None:
+            table._default_manager.filter(patient=patient).delete()
+    _write_children(patient, data, only=set(changed))
+
+
+def _write_children(patient: Patient, data: PatientInput, *, only: set[str] | None = None) -> None:
+    """Insert the child rows of `data` (all of them, or the lists named in `only`)."""
+
+    def wanted(field: str) -> bool:
+        return only is None or field in only
+
+    if wanted("names"):
+        PatientName.objects.bulk_create(_name_row(patient, i, n) for i, n in enumerate(data.names))
+    if only is None:
         _insert_identifiers(patient, data.identifiers)
-    PatientTelecom.objects.bulk_create(_telecom_row(patient, t) for t in data.telecoms)
-    PatientAddress.objects.bulk_create(_address_row(patient, a) for a in data.addresses)
-    PatientContact.objects.bulk_create(_contact_row(patient, c) for c in data.contacts)
+    if wanted("telecoms"):
+        PatientTelecom.objects.bulk_create(_telecom_row(patient, t) for t in data.telecoms)
+    if wanted("addresses"):
+        PatientAddress.objects.bulk_create(_address_row(patient, a) for a in data.addresses)
+    if wanted("contacts"):
+        PatientContact.objects.bulk_create(_contact_row(patient, c) for c in data.contacts)
 
 
 def patient_register(
@@ -413,34 +431,55 @@ def patient_update(
     with transaction.atomic():
         patient = _locked_patient(patient_id, expected_version)
         _require_active(patient)
-        before = patient_input_of(patient)
-        changed = _changed_fields(before, data)
-        if not changed:
-            return patient
-        _check_identifiers_free(data.identifiers, patient_id=patient.id)
-        kept = {(i.system, i.value) for i in data.identifiers}
-        current = {(i.system, i.value) for i in before.identifiers}
-        now = timezone.now()
+        return _apply_update(actor, patient, patient_input_of(patient), data)
+
+
+def _apply_update(
+    actor: Principal | None, patient: Patient, before: PatientInput, data: PatientInput
+) -> Patient:
+    """Write what differs between `before` and `data`: only the changed child lists."""
+    changed = _changed_fields(before, data)
+    if not changed:
+        return patient
+    if "identifiers" in changed:
+        _replace_identifiers(patient, before, data)
+    _replace_children(patient, data, changed)
+    _apply_scalars(patient, data)
+    patient.version += 1
+    patient.updated_by = _label(actor)
+    patient.save()
+    audit_record(
+        actor=actor,
+        action="patient.updated",
+        object_type="patient",
+        object_id=str(patient.id),
+        details={"version": patient.version, "changed": changed},
+    )
+    return patient
+
+
+def _replace_identifiers(patient: Patient, before: PatientInput, data: PatientInput) -> None:
+    """Retire identifiers no longer listed, add new ones, refresh the details of kept ones."""
+    _check_identifiers_free(data.identifiers, patient_id=patient.id)
+    kept = {(i.system, i.value) for i in data.identifiers}
+    current = {(i.system, i.value) for i in before.identifiers}
+    if current - kept:
         PatientIdentifier.objects.filter(patient=patient, retired_at__isnull=True).exclude(
             _pairs_filter(kept)
-        ).update(retired_at=now, retired_reason="removed by update")
-        _replace_children(patient, data)
-        _insert_identifiers(
-            patient, tuple(i for i in data.identifiers if (i.system, i.value) not in current)
-        )
-        _update_kept_identifier_details(patient, data.identifiers, current)
-        _apply_scalars(patient, data)
-        patient.version += 1
-        patient.updated_by = _label(actor)
-        patient.save()
-        audit_record(
-            actor=actor,
-            action="patient.updated",
-            object_type="patient",
-            object_id=str(patient.id),
-            details={"version": patient.version, "changed": changed},
-        )
-    return patient
+        ).update(retired_at=timezone.now(), retired_reason="removed by update")
+    _insert_identifiers(
+        patient, tuple(i for i in data.identifiers if (i.system, i.value) not in current)
+    )
+    previous = {(i.system, i.value): i for i in before.identifiers}
+    _update_kept_identifier_details(
+        patient,
+        tuple(
+            i
+            for i in data.identifiers
+            if (i.system, i.value) in previous and previous[(i.system, i.value)] != i
+        ),
+        current,
+    )
 
 
 def _pairs_filter(pairs: set[tuple[str, str]]) -> Q:
@@ -483,10 +522,11 @@ def patient_patch(
         )
     with transaction.atomic():
         patient = _locked_patient(patient_id, expected_version)
-        data = dataclasses.replace(patient_input_of(patient), **changes)
-        return patient_update(
-            actor=actor, patient_id=patient_id, expected_version=expected_version, data=data
-        )
+        _require_active(patient)
+        before = patient_input_of(patient)
+        data = dataclasses.replace(before, **changes)
+        _require_valid(data)
+        return _apply_update(actor, patient, before, data)
 
 
 def patient_deactivate(
