@@ -11,12 +11,18 @@ from django.db import DatabaseError, connection, transaction
 from django.test import Client
 
 from config.celery import app
+from registration.models import Patient, PatientIdentifier
+from registration.services.inputs import IdentifierInput
+from registration.services.patients import patient_register
 from tenancy.db import database_tenant_setting, tenant_scope
 from tenancy.errors import TenantContextError
 from tenancy.models import ApiKey, AuditEvent, Membership, Role
 from tenancy.services.audit import audit_record
 from tenancy.tasks import tenant_usage_report
 from tests.factories import make_api_key, make_tenant, make_user
+from tests.patient_builders import MRN_SYSTEM, patient_data
+
+SHARED_MRN = (IdentifierInput(system=MRN_SYSTEM, value="SAME-0001"),)
 
 
 def build_two_tenants() -> dict[str, Any]:
@@ -24,13 +30,23 @@ def build_two_tenants() -> dict[str, Any]:
     world: dict[str, Any] = {}
     for name in ("a", "b"):
         tenant = make_tenant(f"iso-{name}")
-        user = make_user(tenant, Role.AUDITOR, Role.TENANT_ADMIN)
+        user = make_user(tenant, Role.AUDITOR, Role.TENANT_ADMIN, Role.DATA_STEWARD)
         key = make_api_key(tenant, Role.AUDITOR)
+        desk = make_api_key(tenant, Role.FRONT_DESK)
         with tenant_scope(tenant.id):
             event = audit_record(
                 actor=None, action="probe.created", object_type="probe", object_id="same-id"
             )
-        world[name] = {"tenant": tenant, "user": user, "key": key, "event": event}
+            # The same person, with the same MRN, registered in both tenants.
+            patient = patient_register(actor=None, data=patient_data(identifiers=SHARED_MRN))
+        world[name] = {
+            "tenant": tenant,
+            "user": user,
+            "key": key,
+            "desk": desk,
+            "event": event,
+            "patient": patient,
+        }
     return world
 
 
@@ -61,6 +77,8 @@ class TestOrm:
             assert b["event"].id not in ids
             assert not AuditEvent.objects.filter(id=b["event"].id).exists()
             assert {m.tenant_id for m in Membership.objects.all()} == {a["tenant"].id}
+            assert list(Patient.objects.values_list("id", flat=True)) == [a["patient"].id]
+            assert PatientIdentifier.objects.filter(value="SAME-0001").count() == 1
 
     def test_cannot_update_or_delete_other_tenant(self, two_tenants):
         a, b = two_tenants["a"], two_tenants["b"]
@@ -130,7 +148,7 @@ class TestRawSql:
         # ...while the rows really are there for whoever holds the tenant.
         with tenant_scope(two_tenants["a"]["tenant"].id):
             assert AuditEvent.objects.count() >= 1
-            assert Membership.objects.count() == 2
+            assert Membership.objects.count() == 3
 
 
 @pytest.mark.django_db
@@ -143,6 +161,16 @@ class TestRestApi:
         assert response.json()["code"] == "not-found"
         own = client.get(f"/api/v1/audit-events/{a['event'].id}", headers=a["key"].header)
         assert own.status_code == 200
+        foreign_patient = client.get(
+            f"/api/v1/patients/{b['patient'].id}", headers=a["desk"].header
+        )
+        assert foreign_patient.status_code == 404
+        assert (
+            client.get(f"/api/v1/patients/{a['patient'].id}", headers=a["desk"].header).status_code
+            == 200
+        )
+        found = client.get("/api/v1/patients?identifier=SAME-0001", headers=a["desk"].header)
+        assert [row["id"] for row in found.json()["results"]] == [str(a["patient"].id)]
 
     def test_list_shows_only_own_rows(self, two_tenants, client: Client):
         a, b = two_tenants["a"], two_tenants["b"]
@@ -159,8 +187,14 @@ class TestAdmin:
         a, b = two_tenants["a"], two_tenants["b"]
         client.force_login(a["user"])
         assert client.get(f"/admin/tenancy/auditevent/{a['event'].id}/change/").status_code == 200
+        assert (
+            client.get(f"/admin/registration/patient/{a['patient'].id}/change/").status_code == 200
+        )
         assert client.get(f"/admin/tenancy/auditevent/{b['event'].id}/change/").status_code == 404
         assert client.get(f"/admin/tenancy/apikey/{b['key'].id}/change/").status_code == 404
+        assert (
+            client.get(f"/admin/registration/patient/{b['patient'].id}/change/").status_code == 404
+        )
 
     def test_changelist_shows_only_own_rows(self, two_tenants, client: Client):
         a, b = two_tenants["a"], two_tenants["b"]
@@ -226,7 +260,7 @@ class TestCeleryTasks:
         assert report_a["audit_events"] == expected_a
         assert report_b["audit_events"] == expected_b
         assert expected_b == expected_a + 3
-        assert report_a["memberships"] == report_b["memberships"] == 2
+        assert report_a["memberships"] == report_b["memberships"] == 3
         # The same worker connection served both tenants and kept neither.
         assert first_probe == {"setting": "", "pid": first_probe["pid"], "visible": 0}
         assert second_probe == {"setting": "", "pid": first_probe["pid"], "visible": 0}
