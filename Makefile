@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ENV := set -a && . .local/env && set +a &&
 
-.PHONY: help venv services migrate demo test lint typecheck imports lock clean openapi
+.PHONY: help venv services migrate demo test lint typecheck imports lock clean openapi bench-outbox
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -52,3 +52,6 @@ clean:  ## Stop private services and remove .local (keeps .venv)
 
 openapi: services  ## Regenerate the committed OpenAPI schema (openapi.yaml)
 	$(ENV) $(PY) manage.py spectacular --file openapi.yaml --validate --fail-on-warn
+
+bench-outbox: services  ## Outbox relay throughput and lag vs the raw SKIP LOCKED ceiling (not in make test)
+	$(ENV) $(PY) benchmarks/outbox/bench.py

@@ -190,3 +190,75 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# --- outbox ---
+# Transactional outbox, relay to Redis Streams, idempotent inbox (docs/EVENTS.md).
+# The relay is the only cross-tenant reader: it connects with its own role (BYPASSRLS, grants on
+# the outbox table only), never with the app's DATABASE_URL.
+_LOCAL_DEFAULTS["DATABASE_RELAY_URL"] = "postgres://regsvc_relay@127.0.0.1:5432/regsvc"
+OUTBOX_RELAY_DATABASE_URL = env("DATABASE_RELAY_URL")
+# The event bus (Redis Streams); the Celery broker's Redis unless given.
+OUTBOX_BUS_URL = os.environ.get("OUTBOX_BUS_URL") or REDIS_URL
+OUTBOX_STREAM_PREFIX = os.environ.get("OUTBOX_STREAM_PREFIX", "regsvc.events.")
+# Streams are trimmed to about this many entries by the metrics refresh (every 15 s).
+OUTBOX_STREAM_MAXLEN = int(os.environ.get("OUTBOX_STREAM_MAXLEN", "1000000"))
+OUTBOX_EVENT_SOURCE = os.environ.get("OUTBOX_EVENT_SOURCE", "urn:regsvc:registration-service")
+OUTBOX_SCHEMA_BASE_URI = os.environ.get(
+    "OUTBOX_SCHEMA_BASE_URI", "https://regsvc.example/schemas/events/"
+)
+OUTBOX_WAKE_ON_COMMIT = os.environ.get("OUTBOX_WAKE_ON_COMMIT", "1") == "1"
+OUTBOX_RELAY_BATCH_SIZE = int(os.environ.get("OUTBOX_RELAY_BATCH_SIZE", "500"))
+OUTBOX_RELAY_TIME_BUDGET_SECONDS = float(os.environ.get("OUTBOX_RELAY_TIME_BUDGET_SECONDS", "20"))
+# A woken relay task keeps polling this often until it has seen this long without events.
+OUTBOX_RELAY_POLL_SECONDS = float(os.environ.get("OUTBOX_RELAY_POLL_SECONDS", "0.05"))
+OUTBOX_RELAY_LINGER_SECONDS = float(os.environ.get("OUTBOX_RELAY_LINGER_SECONDS", "1"))
+OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "10"))
+OUTBOX_BACKOFF_BASE_SECONDS = float(os.environ.get("OUTBOX_BACKOFF_BASE_SECONDS", "1"))
+OUTBOX_BACKOFF_MAX_SECONDS = float(os.environ.get("OUTBOX_BACKOFF_MAX_SECONDS", "300"))
+OUTBOX_RETENTION_HOURS = float(os.environ.get("OUTBOX_RETENTION_HOURS", "72"))
+# Incoming events: sender -> Redis Stream it writes to; one consumer group for this service.
+INBOX_STREAMS = {
+    "civil-registry": os.environ.get("INBOX_CIVIL_REGISTRY_STREAM", "civil-registry.events"),
+    "licensing": os.environ.get("INBOX_LICENSING_STREAM", "licensing.events"),
+}
+INBOX_DEAD_LETTER_STREAM = os.environ.get("INBOX_DEAD_LETTER_STREAM", "regsvc.inbox.dead")
+INBOX_CONSUMER_GROUP = os.environ.get("INBOX_CONSUMER_GROUP", "registration-service")
+INBOX_MAX_DELIVERIES = int(os.environ.get("INBOX_MAX_DELIVERIES", "5"))
+INBOX_CLAIM_IDLE_MS = int(os.environ.get("INBOX_CLAIM_IDLE_MS", "60000"))
+INBOX_LOCK_TIMEOUT_MS = int(os.environ.get("INBOX_LOCK_TIMEOUT_MS", "5000"))
+INBOX_RETENTION_DAYS = float(os.environ.get("INBOX_RETENTION_DAYS", "30"))
+# HMAC webhook secrets, "sender=secret" pairs separated by commas; a sender may appear twice
+# while its secret rotates. Empty: the webhook refuses every sender.
+INBOX_WEBHOOK_SECRETS: dict[str, list[str]] = {}
+for _pair in os.environ.get("INBOX_WEBHOOK_SECRETS", "").split(","):
+    _sender, _, _secret = _pair.strip().partition("=")
+    if _sender and _secret:
+        INBOX_WEBHOOK_SECRETS.setdefault(_sender, []).append(_secret)
+INBOX_WEBHOOK_MAX_SKEW_SECONDS = int(os.environ.get("INBOX_WEBHOOK_MAX_SKEW_SECONDS", "300"))
+# Services this one calls (consumer contracts in tests/contract/pacts/); empty = not configured.
+LICENSING_SERVICE_URL = os.environ.get("LICENSING_SERVICE_URL", "")
+LICENSING_SERVICE_TOKEN = os.environ.get("LICENSING_SERVICE_TOKEN", "")
+CIVIL_REGISTRY_URL = os.environ.get("CIVIL_REGISTRY_URL", "")
+CIVIL_REGISTRY_TOKEN = os.environ.get("CIVIL_REGISTRY_TOKEN", "")
+# W3C trace context of incoming requests travels into the events they produce.
+MIDDLEWARE = [*MIDDLEWARE, "outbox.middleware.TraceContextMiddleware"]
+# Periodic sweeps expire rather than pile up while no worker runs.
+CELERY_BEAT_SCHEDULE = {
+    "outbox-relay-sweep": {
+        "task": "outbox.relay_drain",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
+    },
+    "outbox-metrics-refresh": {
+        "task": "outbox.metrics_refresh",
+        "schedule": 15.0,
+        "options": {"expires": 15.0},
+    },
+    "outbox-prune": {"task": "outbox.outbox_prune", "schedule": 3600.0},
+    "inbox-consume": {
+        "task": "outbox.inbox_consume",
+        "schedule": 2.0,
+        "options": {"expires": 2.0},
+    },
+    "inbox-prune": {"task": "outbox.inbox_prune", "schedule": 3600.0},
+}

@@ -1,5 +1,13 @@
-"""URLs of the outbox app (the inbox webhook lands here)."""
+"""URLs of the outbox app (mounted at the root): the inbox webhook."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from outbox.api.webhook import InboxWebhookApi
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path(
+        "api/v1/inbox/webhooks/<slug:sender>",
+        InboxWebhookApi.as_view(),
+        name="inbox-webhook",
+    ),
+]

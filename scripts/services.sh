@@ -82,6 +82,8 @@ command -v psql >/dev/null || apt_install postgresql-client ||
   die "psql is needed (Debian/Ubuntu: sudo apt-get install postgresql-client)."
 if [ -n "${DATABASE_URL:-}" ] && [ -n "${DATABASE_OWNER_URL:-}" ] && pg_answers "$DATABASE_URL" && pg_answers "$DATABASE_OWNER_URL"; then
   log "using the PostgreSQL of DATABASE_URL / DATABASE_OWNER_URL as given"
+  # The outbox relay's role on the same server and database, unless given.
+  DATABASE_RELAY_URL=${DATABASE_RELAY_URL:-postgres://$RELAY_ROLE@${DATABASE_URL#*@}}
 else
   PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
   if pg_answers "$PG_ADMIN_URL"; then
@@ -111,6 +113,7 @@ SELECT 'CREATE DATABASE $DB_NAME OWNER $OWNER_ROLE'
 SQL
   DATABASE_URL="postgres://$APP_ROLE@$server/$DB_NAME"
   DATABASE_OWNER_URL="postgres://$OWNER_ROLE@$server/$DB_NAME"
+  DATABASE_RELAY_URL="postgres://$RELAY_ROLE@$server/$DB_NAME"
   pg_answers "$DATABASE_URL" || die "cannot connect as $APP_ROLE; the server must allow it (trust or a password in DATABASE_URL)."
 fi
 
@@ -130,6 +133,7 @@ log "Redis at ${REDIS_URL#redis://}"
 cat > .local/env <<ENV
 export DATABASE_URL='$DATABASE_URL'
 export DATABASE_OWNER_URL='$DATABASE_OWNER_URL'
+export DATABASE_RELAY_URL='$DATABASE_RELAY_URL'
 export REDIS_URL='$REDIS_URL'
 ENV
 log "wrote .local/env"

@@ -33,6 +33,7 @@ def _conninfo(parsed: Any, dbname: str) -> str:
 
 
 OWNER = dj_database_url.parse(settings.DATABASE_OWNER_URL)
+RELAY = dj_database_url.parse(settings.OUTBOX_RELAY_DATABASE_URL)
 TEST_DB_NAME = f"{settings.DATABASES['default']['NAME']}_test"
 
 
@@ -77,9 +78,12 @@ def django_db_setup(django_db_blocker: Any) -> Iterator[None]:
         _switch_default(NAME=TEST_DB_NAME, USER=OWNER["USER"], PASSWORD=OWNER.get("PASSWORD", ""))
         call_command("migrate", verbosity=0)
         _switch_default(**app_role)
+    # The outbox relay connects with its own role (outside Django's connections): same test DB.
+    settings.OUTBOX_RELAY_DATABASE_URL = relay_conninfo()
     yield
     with django_db_blocker.unblock():
         connections.close_all()
+    _close_relay_connections()
     _drop_test_database()
 
 
@@ -145,3 +149,28 @@ def _register_worker_cleanup_task() -> None:
 
 
 _register_worker_cleanup_task()
+
+
+def relay_conninfo() -> str:
+    """Connection string of the outbox relay's role (BYPASSRLS, outbox grants only)."""
+    return _conninfo(RELAY, TEST_DB_NAME)
+
+
+def _close_relay_connections() -> None:
+    from outbox.relaydb import close_all_relay_connections
+
+    close_all_relay_connections()
+
+
+@pytest.fixture
+def relay_db(committed_db: None) -> Iterator[str]:
+    """Committed database access for tests that run the outbox relay.
+
+    The relay holds a psycopg connection per thread outside Django's connections (as its own
+    role, pointed at the test database by `django_db_setup`); they are all closed afterwards so
+    the test database can be truncated and dropped.
+    """
+    try:
+        yield settings.OUTBOX_RELAY_DATABASE_URL
+    finally:
+        _close_relay_connections()

@@ -1,0 +1,1 @@
+"""Clients of the services this one calls (their contracts: tests/contract/pacts/)."""

@@ -1,0 +1,73 @@
+"""Celery tasks of the outbox and inbox: thin wrappers that call the services.
+
+None of them is a TenantTask: the relay works across tenants through its own database role,
+and the inbox takes each message's tenant from the message itself.
+"""
+
+import logging
+
+import redis
+from celery import shared_task
+from django.conf import settings
+
+from outbox.consumer import InboxStreamConsumer
+from outbox.metrics import metrics_client
+from outbox.services.inbox import inbox_prune_all_tenants
+from outbox.services.outbox import outbox_wake_relay, wake_key
+from outbox.services.relay import outbox_metrics_refresh, outbox_prune, relay_drain, relay_linger
+
+logger = logging.getLogger(__name__)
+
+INBOX_TASK_TIME_BUDGET_SECONDS = 1.5
+
+
+@shared_task(name="outbox.relay_drain", ignore_result=True)
+def relay_drain_task() -> dict[str, int]:
+    """Drain the outbox while events keep coming (woken on commit; swept by beat).
+
+    Lingers for `OUTBOX_RELAY_LINGER_SECONDS` of quiet, polling, so a steady stream of commits
+    is served by one task; then clears the wake key and drains once more (see
+    `outbox_wake_relay`). Re-queues itself when its time budget runs out with work left.
+    """
+    result = relay_linger(
+        time_budget=settings.OUTBOX_RELAY_TIME_BUDGET_SECONDS,
+        linger=settings.OUTBOX_RELAY_LINGER_SECONDS,
+        poll=settings.OUTBOX_RELAY_POLL_SECONDS,
+    )
+    try:
+        metrics_client().delete(wake_key())
+    except redis.RedisError:
+        logger.warning("outbox relay: wake-up key not cleared (it expires by itself)")
+    if not result.bus_unavailable:
+        result.add(relay_drain(time_budget=settings.OUTBOX_RELAY_TIME_BUDGET_SECONDS))
+    if result.out_of_time and not result.bus_unavailable:
+        outbox_wake_relay()
+    return {"published": result.published, "failed": result.failed, "dead": result.dead}
+
+
+@shared_task(name="outbox.outbox_prune", ignore_result=True)
+def outbox_prune_task() -> int:
+    """Delete published events past the retention period."""
+    return outbox_prune()
+
+
+@shared_task(name="outbox.metrics_refresh", ignore_result=True)
+def metrics_refresh_task() -> int:
+    """Recompute the pending / lag / dead gauges for Prometheus; trim the streams."""
+    return outbox_metrics_refresh().pending
+
+
+@shared_task(name="outbox.inbox_consume", ignore_result=True)
+def inbox_consume_task() -> int:
+    """Read what the senders' streams hold now (beat runs this every few seconds)."""
+    consumer = InboxStreamConsumer()
+    try:
+        return consumer.consume_until_idle(time_budget=INBOX_TASK_TIME_BUDGET_SECONDS).read
+    finally:
+        consumer.client.close()
+
+
+@shared_task(name="outbox.inbox_prune", ignore_result=True)
+def inbox_prune_task() -> int:
+    """Delete processed inbox rows past retention, tenant by tenant."""
+    return inbox_prune_all_tenants()
