@@ -14,6 +14,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from outbox.services.outbox import outbox_enqueue
 from registration.models import (
     Patient,
     PatientAddress,
@@ -79,6 +80,20 @@ class PatientInactiveError(ConflictError):
 
     code = "patient-inactive"
     title = "Patient is inactive"
+
+
+def _emit(actor: Principal | None, event_type: str, patient: Patient, **payload: Any) -> None:
+    """Announce a change through the outbox, in the same transaction as the change itself.
+
+    Payloads carry ids and versions only; consumers read the record through the API.
+    """
+    outbox_enqueue(
+        event_type=event_type,
+        aggregate_type="patient",
+        aggregate_id=patient.id,
+        payload={"patient_id": str(patient.id), "version": patient.version, **payload},
+        actor=actor,
+    )
 
 
 def _label(actor: Principal | None) -> str:
@@ -304,6 +319,14 @@ def patient_register(
             object_id=str(patient.id),
             details=details,
         )
+        _emit(
+            actor,
+            "patient.registered",
+            patient,
+            identifier_ids=sorted(
+                PatientIdentifier.objects.filter(patient=patient).values_list("id", flat=True)
+            ),
+        )
     return patient
 
 
@@ -455,6 +478,7 @@ def _apply_update(
         object_id=str(patient.id),
         details={"version": patient.version, "changed": changed},
     )
+    _emit(actor, "patient.updated", patient, changed_fields=changed)
     return patient
 
 
@@ -550,6 +574,7 @@ def patient_deactivate(
             object_id=str(patient.id),
             details={"version": patient.version},
         )
+        _emit(actor, "patient.deactivated", patient, reason="other")
     return patient
 
 
@@ -591,6 +616,14 @@ def identifier_add(
             object_id=str(patient.id),
             details={"version": patient.version, "identifier_id": row.id, "system": row.system},
         )
+        _emit(
+            actor,
+            "patient.identifier-added",
+            patient,
+            identifier_id=row.id,
+            system=row.system,
+            use=row.use,
+        )
     return row
 
 
@@ -620,6 +653,7 @@ def identifier_retire(
             object_id=str(patient.id),
             details={"version": patient.version, "identifier_id": row.id},
         )
+        _emit(actor, "patient.updated", patient, changed_fields=["identifiers"])
     return row
 
 

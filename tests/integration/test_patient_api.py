@@ -68,7 +68,7 @@ ENDPOINTS = [
         lambda w, p: "/api/v1/patients",
         lambda: {**api_body(patient_data()), "duplicate_override": {"reason": "checked"}},
         201,
-        max_queries=31,
+        max_queries=33,
     ),
     Endpoint("read", "get", lambda w, p: f"/api/v1/patients/{p.id}", None, 200),
     Endpoint(
@@ -78,7 +78,7 @@ ENDPOINTS = [
         lambda: api_body(patient_data(gender="other")),
         200,
         if_match=True,
-        max_queries=32,
+        max_queries=33,
     ),
     Endpoint(
         "change",
@@ -96,7 +96,7 @@ ENDPOINTS = [
         lambda: {"reason": "registered twice"},
         200,
         if_match=True,
-        max_queries=21,
+        max_queries=22,
     ),
     Endpoint("identifiers", "get", lambda w, p: f"/api/v1/patients/{p.id}/identifiers", None, 200),
     Endpoint(
@@ -105,7 +105,7 @@ ENDPOINTS = [
         lambda w, p: f"/api/v1/patients/{p.id}/identifiers",
         lambda: {"system": "urn:oid:1.2.3.4", "value": "LAB-77"},
         201,
-        max_queries=21,
+        max_queries=22,
     ),
     Endpoint(
         "retire identifier",
