@@ -30,7 +30,12 @@ from outbox.models import OutboxEvent, OutboxStatus
 from outbox.registry import envelope_errors, schema_errors
 from outbox.relaydb import APPLICATION_NAME, relay_connection
 from outbox.selectors.outbox import outbox_event_list
-from outbox.services.outbox import outbox_enqueue, outbox_wake_relay, wake_key
+from outbox.services.outbox import (
+    outbox_enqueue,
+    outbox_enqueue_many,
+    outbox_wake_relay,
+    wake_key,
+)
 from outbox.services.relay import (
     backoff_seconds,
     outbox_gauges,
@@ -645,3 +650,28 @@ class _Sink:
 
     def flush(self) -> None:
         pass
+
+
+@pytest.mark.django_db
+def test_enqueue_many_validates_each_payload_and_records_one_shard_per_aggregate():
+    tenant = make_tenant()
+    ids = [uuid.uuid4() for _ in range(3)]
+    with tenant_scope(tenant.id):
+        count = outbox_enqueue_many(
+            event_type="patient.registered",
+            aggregate_type="patient",
+            items=[(pid, {"patient_id": str(pid), "version": 1}) for pid in ids],
+        )
+        events = list(OutboxEvent.objects.order_by("id"))
+        assert count == 3
+        assert [e.shard_key for e in events] == [f"patient:{pid}" for pid in ids]
+        assert all(e.payload["tenant_id"] == str(tenant.id) for e in events)
+        with pytest.raises(EventSchemaError), transaction.atomic():
+            outbox_enqueue_many(
+                event_type="patient.registered",
+                aggregate_type="patient",
+                items=[(ids[0], {"patient_id": "not-a-uuid", "version": 1})],
+            )
+        assert OutboxEvent.objects.count() == 3
+    with pytest.raises(TenantContextError):  # inside the test's transaction, but no tenant
+        outbox_enqueue_many(event_type="patient.registered", aggregate_type="patient", items=[])
