@@ -107,3 +107,19 @@ def rls_gaps(cursor: Any) -> list[str]:
             if "current_setting('app.tenant_id'" not in expr or "tenant_id =" not in expr:
                 gaps.append(f"{table}: the policy's {kind} does not compare tenant_id")
     return gaps
+
+
+def rls_unsafe_views(cursor: Any) -> list[str]:
+    """Views that run with their owner's rights (no security_invoker) and do not apply the
+    tenant predicate themselves: the owner bypasses RLS, so such a view would leak tenants."""
+    cursor.execute(
+        "SELECT c.relname, pg_get_viewdef(c.oid), coalesce(c.reloptions, '{}') "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.relkind = 'v' ORDER BY 1"
+    )
+    return [
+        name
+        for name, definition, options in cursor.fetchall()
+        if "security_invoker=true" not in options
+        and "current_setting('app.tenant_id'" not in definition
+    ]

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from tenancy.rls import rls_gaps
+from tenancy.rls import rls_gaps, rls_unsafe_views
 
 
 @pytest.mark.django_db
@@ -58,3 +58,24 @@ def test_app_role_cannot_change_policies_or_own_tables(db):
             "WHERE schemaname = 'public' AND tableowner = current_user"
         )
         assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.django_db
+def test_every_view_that_bypasses_rls_filters_by_tenant_itself():
+    with connection.cursor() as cursor:
+        assert rls_unsafe_views(cursor) == []
+
+
+def test_view_check_catches_a_view_without_the_tenant_predicate(owner_connection):
+    owner_connection.autocommit = False
+    try:
+        with owner_connection.cursor() as cursor:
+            cursor.execute("CREATE VIEW leaky AS SELECT id, tenant_id FROM tenancy_apikey")
+            cursor.execute(
+                "CREATE VIEW invoker WITH (security_invoker = true) "
+                "AS SELECT id FROM tenancy_apikey"
+            )
+            unsafe = rls_unsafe_views(cursor)
+    finally:
+        owner_connection.rollback()
+    assert unsafe == ["leaky"]
