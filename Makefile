@@ -55,3 +55,6 @@ openapi: services  ## Regenerate the committed OpenAPI schema (openapi.yaml)
 
 bench-outbox: services  ## Outbox relay throughput and lag vs the raw SKIP LOCKED ceiling (not in make test)
 	$(ENV) $(PY) benchmarks/outbox/bench.py
+
+bench-mpi-online: services  ## Online matching p50/p95 and recall vs the raw trigram ceiling (not in make test; N=100000)
+	$(ENV) $(PY) benchmarks/mpi/online.py --patients $(or $(N),100000) $(BENCH_ARGS)

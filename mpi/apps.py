@@ -4,7 +4,15 @@ from django.apps import AppConfig
 
 
 class MpiConfig(AppConfig):
-    """Registers the `mpi` app."""
+    """Registers the `mpi` app and plugs its matcher into registration's duplicate check."""
 
     name = "mpi"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Replace registration's interim exact duplicate finder with the probabilistic one."""
+        # Imported here: the finder reaches models, which load only once the registry is ready.
+        from mpi.services.matching import mpi_duplicate_finder  # noqa: PLC0415
+        from registration.services.duplicates import register_duplicate_finder  # noqa: PLC0415
+
+        register_duplicate_finder(mpi_duplicate_finder)

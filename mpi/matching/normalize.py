@@ -10,6 +10,7 @@ recognised here too, so that the rest of the engine can treat them as missing, n
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -498,8 +499,14 @@ _PLACEHOLDER_NORMALIZERS: dict[PlaceholderField, Callable[[str], str | None]] = 
 }
 
 
+@functools.lru_cache(maxsize=65_536)
 def _normalize_for_placeholder(field_name: PlaceholderField, value: str) -> str | None:
-    """Normalize a value the way its field is normalized, so policy and data agree."""
+    """Normalize a value the way its field is normalized, so policy and data agree.
+
+    Cached: scoring re-applies the placeholder policy to both records of every pair, so the
+    same few values (the query's above all) are normalized over and over; the function is
+    pure, so a cache cannot change a result.
+    """
     return _PLACEHOLDER_NORMALIZERS[field_name](value)
 
 

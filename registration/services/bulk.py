@@ -18,7 +18,12 @@ from django.utils import timezone
 
 from registration.selectors.domains import identifier_domains
 from registration.services.inputs import PatientInput
-from registration.services.search_keys import fold, postal_key, sort_name, telecom_key
+from registration.services.search_keys import (
+    name_search_columns,
+    postal_key,
+    sort_name,
+    telecom_key,
+)
 from registration.services.validation import validate_patient
 from tenancy.db import current_tenant_id, tenant_cursor, tenant_scope
 from tenancy.principal import Principal
@@ -30,7 +35,8 @@ _STAGING = {
     ),
     "name": (
         "patient_id uuid, position int, use text, family text, given text[], "
-        "family_folded text, given_folded text"
+        "family_folded text, given_folded text, family_phonetic text, given_phonetic text, "
+        "birth_year smallint"
     ),
     "identifier": "patient_id uuid, system text, value text, type_code text, use text",
     "telecom": "patient_id uuid, system text, value text, use text, value_normalized text",
@@ -50,9 +56,10 @@ _MOVE = {
           FROM bulk_patient""",
     "name": """
         INSERT INTO registration_patientname (tenant_id, patient_id, position, use, family, given,
-            prefix, suffix, family_folded, given_folded)
+            prefix, suffix, family_folded, given_folded, family_phonetic, given_phonetic,
+            birth_year)
         SELECT %(tenant)s, patient_id, position, use, family, given, '{}', '{}', family_folded,
-               given_folded
+               given_folded, family_phonetic, given_phonetic, birth_year
           FROM bulk_name""",
     "identifier": """
         INSERT INTO registration_patientidentifier (tenant_id, patient_id, system, value,
@@ -100,6 +107,7 @@ def _rows(records: list[tuple[UUID, PatientInput]]) -> dict[str, list[tuple[obje
             )
         )
         for position, name in enumerate(data.names):
+            keys = name_search_columns(name, data.birth_date)
             rows["name"].append(
                 (
                     patient_id,
@@ -107,8 +115,11 @@ def _rows(records: list[tuple[UUID, PatientInput]]) -> dict[str, list[tuple[obje
                     name.use,
                     name.family,
                     list(name.given),
-                    fold(name.family)[:100],
-                    fold(name.given[0])[:100] if name.given else "",
+                    keys.family_folded,
+                    keys.given_folded,
+                    keys.family_phonetic,
+                    keys.given_phonetic,
+                    keys.birth_year,
                 )
             )
         for identifier in data.identifiers:

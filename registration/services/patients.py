@@ -7,6 +7,7 @@ never silently overwritten.
 
 import dataclasses
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -33,7 +34,13 @@ from registration.services.inputs import (
     PatientInput,
     TelecomInput,
 )
-from registration.services.search_keys import fold, postal_key, sort_name, telecom_key
+from registration.services.search_keys import (
+    birth_year,
+    name_search_columns,
+    postal_key,
+    sort_name,
+    telecom_key,
+)
 from registration.services.validation import validate_identifier_list, validate_patient
 from tenancy.db import current_tenant_id
 from tenancy.errors import (
@@ -157,7 +164,10 @@ def _apply_scalars(patient: Patient, data: PatientInput) -> None:
     patient.sort_name = sort_name(data)
 
 
-def _name_row(patient: Patient, position: int, name: NameInput) -> PatientName:
+def _name_row(
+    patient: Patient, position: int, name: NameInput, birth_date: date | None
+) -> PatientName:
+    keys = name_search_columns(name, birth_date)
     return PatientName(
         tenant_id=patient.tenant_id,
         patient=patient,
@@ -169,8 +179,11 @@ def _name_row(patient: Patient, position: int, name: NameInput) -> PatientName:
         suffix=list(name.suffix),
         period_start=name.period_start,
         period_end=name.period_end,
-        family_folded=fold(name.family)[:100],
-        given_folded=fold(name.given[0])[:100] if name.given else "",
+        family_folded=keys.family_folded,
+        given_folded=keys.given_folded,
+        family_phonetic=keys.family_phonetic,
+        given_phonetic=keys.given_phonetic,
+        birth_year=keys.birth_year,
     )
 
 
@@ -256,6 +269,9 @@ def _replace_children(patient: Patient, data: PatientInput, changed: list[str]) 
         if table is not None:
             table._default_manager.filter(patient=patient).delete()
     _write_children(patient, data, only=set(changed))
+    if "birth_date" in changed and "names" not in changed:
+        # Name rows carry the birth year as a matching key (search_keys.name_search_columns).
+        PatientName.objects.filter(patient=patient).update(birth_year=birth_year(data.birth_date))
 
 
 def _write_children(patient: Patient, data: PatientInput, *, only: set[str] | None = None) -> None:
@@ -265,7 +281,9 @@ def _write_children(patient: Patient, data: PatientInput, *, only: set[str] | No
         return only is None or field in only
 
     if wanted("names"):
-        PatientName.objects.bulk_create(_name_row(patient, i, n) for i, n in enumerate(data.names))
+        PatientName.objects.bulk_create(
+            _name_row(patient, i, n, data.birth_date) for i, n in enumerate(data.names)
+        )
     if only is None:
         _insert_identifiers(patient, data.identifiers)
     if wanted("telecoms"):

@@ -209,8 +209,15 @@ class TestSearch:
         assert events(tenant, action="patient.searched") == []
 
     def test_search_pages_through_results(self, desk: Client, tenant):
-        for n in range(27):
-            make_patient(tenant, family="Smith", given=(f"Kim{n:02d}",), mrn=f"S{n}", phone=None)
+        for n in range(27):  # near-identical records: the MPI rightly flags them as duplicates
+            make_patient(
+                tenant,
+                family="Smith",
+                given=(f"Kim{n:02d}",),
+                mrn=f"S{n}",
+                phone=None,
+                duplicate_override_reason="distinct test patients",
+            )
         first = desk.get(f"{BASE}?name=smith")
         assert len(context(first, "rows")) == 25
         assert context(first, "next_query") == "name=smith&page=2"
@@ -221,8 +228,14 @@ class TestSearch:
     def test_search_query_count_does_not_grow_with_results(
         self, desk: Client, tenant, django_assert_max_num_queries
     ):
-        for n in range(25):
-            make_patient(tenant, family="Jones", given=(f"Lee{n:02d}",), mrn=f"J{n}")
+        for n in range(25):  # near-identical records: the MPI rightly flags them as duplicates
+            make_patient(
+                tenant,
+                family="Jones",
+                given=(f"Lee{n:02d}",),
+                mrn=f"J{n}",
+                duplicate_override_reason="distinct test patients",
+            )
         # Session, user, memberships, tenant scope (4); patients and their five child tables
         # (6); one access-log INSERT; the console header and sidebar (5); savepoints (3).
         with django_assert_max_num_queries(21):
