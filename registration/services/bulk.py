@@ -16,6 +16,7 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
+from outbox.services.outbox import outbox_enqueue_many
 from registration.selectors.domains import identifier_domains
 from registration.services.inputs import PatientInput
 from registration.services.search_keys import (
@@ -201,7 +202,8 @@ def patients_bulk_load(
 
     Each batch is its own tenant transaction (a failure loses at most the batch being written;
     memory stays bounded); invalid records are rejected with their field errors and the rest
-    goes on. One audit row records the load. Matching is deferred to the batch dedupe job.
+    goes on. Each loaded patient gets its `patient.registered` event; one audit row records the
+    load. Matching is deferred to the batch dedupe job.
     """
     report = BulkLoadReport()
     today = timezone.localdate()
@@ -222,6 +224,13 @@ def patients_bulk_load(
                 valid.append((patient_id, data))
             if valid:
                 report.identifiers_skipped += _load_batch(valid, label)
+                # One patient.registered per patient, in the batch's own transaction.
+                outbox_enqueue_many(
+                    event_type="patient.registered",
+                    aggregate_type="patient",
+                    items=[(pid, {"patient_id": str(pid), "version": 1}) for pid, _ in valid],
+                    actor=actor,
+                )
                 report.loaded += len(valid)
     with tenant_scope(tenant_id):
         audit_record(

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from outbox.models import OutboxEvent
 from registration.models import Patient, PatientIdentifier, PatientName
 from registration.services.bulk import patients_bulk_load
 from tenancy.db import tenant_scope
@@ -29,6 +30,8 @@ def test_valid_records_load_invalid_ones_are_reported():
         name = PatientName.objects.filter(patient_id=good[0][0]).get()
         assert (name.family_folded, name.given_folded) == ("okafor", "adaeze")
         assert AuditEvent.objects.get(action="patients.bulk_loaded").details["loaded"] == 5
+        events = OutboxEvent.objects.filter(event_type="patient.registered")
+        assert {e.payload["patient_id"] for e in events} == {str(pid) for pid, _ in good}
 
 
 @pytest.mark.django_db
