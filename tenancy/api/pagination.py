@@ -1,11 +1,16 @@
 """The documented shape of cursor-paginated list responses."""
 
+import base64
+import hashlib
 from typing import Any
+from urllib import parse
 
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
+from rest_framework.utils.urls import replace_query_param
 
 from tenancy.api.fields import StrictCharField
 from tenancy.errors import FieldError, ValidationFailedError
@@ -38,19 +43,51 @@ class CursorQuerySerializer(serializers.Serializer[Any]):
 
 
 class StrictCursorPagination(CursorPagination):
-    """Cursor paging where an unknown cursor is a 422 on the `cursor` field, not a 404.
+    """Opaque cursor paging; an unknown cursor is a 422 on the `cursor` field, not a 404.
 
-    Any string is a well-formed cursor (so not a 400); one this API did not issue is
-    unprocessable.
+    DRF's cursor carries the position in clear (base64 of the ordering value: a patient's
+    folded name, here), which would put PHI into URLs and access logs. The cursor is therefore
+    encrypted and authenticated (Fernet, key derived from SECRET_KEY): callers see an opaque
+    token, and one this API did not issue is unprocessable (any string is well-formed, so not
+    a 400).
     """
 
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    @staticmethod
+    def _fernet() -> Fernet:
+        digest = hashlib.sha256(f"cursor:{settings.SECRET_KEY}".encode()).digest()
+        return Fernet(base64.urlsafe_b64encode(digest))
+
+    def encode_cursor(self, cursor: Cursor) -> str:
+        tokens: dict[str, str] = {}
+        if cursor.offset != 0:
+            tokens["o"] = str(cursor.offset)
+        if cursor.reverse:
+            tokens["r"] = "1"
+        if cursor.position is not None:
+            tokens["p"] = str(cursor.position)
+        token = self._fernet().encrypt(parse.urlencode(tokens).encode()).decode("ascii")
+        return str(replace_query_param(self.base_url or "", self.cursor_query_param, token))
+
     def decode_cursor(self, request: Request) -> Cursor | None:
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is None:
+            return None
         try:
-            return super().decode_cursor(request)
-        except NotFound as exc:
+            tokens = parse.parse_qs(
+                self._fernet().decrypt(encoded.encode("ascii")).decode(), keep_blank_values=True
+            )
+            offset = int(tokens.get("o", ["0"])[0])
+            if not 0 <= offset <= self.offset_cutoff:
+                raise ValueError(offset)
+            return Cursor(
+                offset=offset,
+                reverse=tokens.get("r", ["0"])[0] == "1",
+                position=tokens.get("p", [None])[0],  # type: ignore[arg-type]  # DRF positions are strings; the stub says int
+            )
+        except (InvalidToken, UnicodeError, ValueError) as exc:
             raise ValidationFailedError(
                 "The cursor was not issued by this API.",
                 errors=[

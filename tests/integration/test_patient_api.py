@@ -4,6 +4,7 @@ Checklist for every endpoint: anonymous 401, wrong role 403, another tenant's pa
 happy path, problem+json error shape, and a query-count ceiling.
 """
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -280,6 +281,10 @@ class TestBehaviour:
         assert not {r["id"] for r in first["results"]} & {r["id"] for r in second["results"]}
         bad = client.get("/api/v1/patients?cursor=garbage", headers=world.own.header)
         assert bad.status_code == 422
+        # The cursor is opaque: the position (a folded name) never appears in the URL.
+        cursor = first["next"].split("cursor=")[1].split("&")[0]
+        assert "okafor" not in base64.urlsafe_b64decode(cursor + "==").decode("latin-1").lower()
+        assert "okafor" not in first["next"].lower().replace("family=okafor", "")
 
     def test_search_validates_parameters(self, client, world):
         response = client.get("/api/v1/patients?birth_date=yesterday", headers=world.own.header)
