@@ -45,7 +45,6 @@ WRITE_ROLES = (Role.FRONT_DESK, Role.INTEGRATOR)
 ETAG_PATTERN = r'^(W/)?"(\d{1,9})"$'
 _ETAG = re.compile(ETAG_PATTERN)
 
-COMMON_ERRORS = problem_responses(400, 401, 403)
 # 422: the body matched the schema but breaks a domain rule (future birth date, check digit…).
 WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
 VERSIONED_WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 412, 422, 428)
