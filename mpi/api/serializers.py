@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from mpi.matching.score import ExplanationEntry, MatchGrade
-from mpi.services.matching import MAX_COUNT, MatchCandidate, MatchResult
+from mpi.services.matching import MAX_COUNT, MatchResult, ScoredCandidate
 from registration.api.serializers import (
     AddressSerializer,
     IdentifierInputSerializer,
@@ -142,7 +142,7 @@ def _explanation(entry: ExplanationEntry) -> dict[str, Any]:
     }
 
 
-def _candidate(candidate: MatchCandidate) -> dict[str, Any]:
+def _candidate(candidate: ScoredCandidate) -> dict[str, Any]:
     """One candidate as the API shows it."""
     return {
         "patient_id": candidate.patient_id,

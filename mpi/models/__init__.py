@@ -1,5 +1,15 @@
 """Models of this app."""
 
 from mpi.models.matching import MatchDecision, MatchDecisionKind, MatchModel, NameFrequency
+from mpi.models.review import CandidateGrade, CandidateSource, CandidateStatus, MatchCandidate
 
-__all__ = ["MatchDecision", "MatchDecisionKind", "MatchModel", "NameFrequency"]
+__all__ = [
+    "CandidateGrade",
+    "CandidateSource",
+    "CandidateStatus",
+    "MatchCandidate",
+    "MatchDecision",
+    "MatchDecisionKind",
+    "MatchModel",
+    "NameFrequency",
+]

@@ -48,7 +48,7 @@ _GRADE_RANK = {
 
 
 @dataclass(frozen=True, slots=True)
-class MatchCandidate:
+class ScoredCandidate:
     """An existing patient that may be the person described, with the evidence."""
 
     patient_id: UUID
@@ -65,7 +65,7 @@ class MatchCandidate:
 class MatchResult:
     """Ranked candidates, the model version that scored them, and whether blocking was cut."""
 
-    candidates: tuple[MatchCandidate, ...]
+    candidates: tuple[ScoredCandidate, ...]
     model_version: str
     truncated: bool
     candidate_bound: int
@@ -148,7 +148,7 @@ def match_patient(
         if grade is MatchGrade.CERTAINLY_NOT and not include_certainly_not:
             continue
         candidates.append(
-            MatchCandidate(
+            ScoredCandidate(
                 patient_id=patient_id,
                 probability=score.probability,
                 weight=score.weight,
@@ -204,7 +204,7 @@ def match_reasons(explanation: tuple[ExplanationEntry, ...]) -> tuple[str, ...]:
     return tuple(sorted(reasons))
 
 
-def _is_likely_duplicate(candidate: MatchCandidate) -> bool:
+def _is_likely_duplicate(candidate: ScoredCandidate) -> bool:
     """Probable or better, or holding one of the identifiers being registered, whatever grade.
 
     An active identifier can belong to one patient only, so registration will refuse it
