@@ -1,6 +1,6 @@
 """Keeping PHI out of log lines and span attributes: keys, patterns and the request's own values.
 
-Three nets, applied in this order by `redact_text` / `redact_value`:
+Three nets, applied by `redact_text` / `redact_value`:
 
 1. **Keys**: a value stored under a known PHI key (`birth_date`, `family`, `telecom`,
    `identifiers`, ... in any case or spelling: `birthDate`, `date-of-birth`) is replaced whole,
@@ -89,6 +89,11 @@ _DATE = re.compile(
 )
 _PHONE = re.compile(r"(?<![\w.-])\+?\(?\d[\d ()./-]{6,}\d(?![\w-])")
 _IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+# Timestamps (a date with a time of day) are never birth dates: kept whole, never taken apart
+# by the date or phone patterns.
+_TIMESTAMP = re.compile(
+    r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)"
+)
 _MIN_PHONE_DIGITS = 9
 _MIN_KNOWN_LENGTH = 2
 
@@ -161,12 +166,14 @@ def redact_text(text: str) -> str:
     """`text` with e-mails, dates, phone-like numbers and the request's PHI values replaced."""
     if not text:
         return text
+    text = _EMAIL.sub(REDACTED, text)
     _, known = _known.get()
     if known is not None:
         text = known.sub(REDACTED, text)
-    text = _EMAIL.sub(REDACTED, text)
-    text = _DATE.sub(REDACTED, text)
-    return _PHONE.sub(_phone, text)
+    parts = _TIMESTAMP.split(text)  # odd indexes: the timestamps, kept
+    for index in range(0, len(parts), 2):
+        parts[index] = _PHONE.sub(_phone, _DATE.sub(REDACTED, parts[index]))
+    return "".join(parts)
 
 
 def redact_value(key: object, value: Any) -> Any:
