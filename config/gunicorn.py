@@ -13,6 +13,9 @@ from prometheus_client import multiprocess
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 accesslog = "-"
+# The path without its query string (search criteria are names and birth dates: PHI), the
+# status, the size, the time in ms, and the request id the app echoes.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -11,6 +11,7 @@ apps are ready.
 import logging
 from typing import Any
 
+from celery import current_task
 from pythonjsonlogger.json import JsonFormatter
 
 from tenancy.db import current_tenant_id_or_none
@@ -33,7 +34,7 @@ class LogContextFilter(logging.Filter):
         trace_id, span_id = current_trace_ids()
         tenant_id = current_tenant_id_or_none()
         values = {
-            "request_id": current_request_id(),
+            "request_id": current_request_id() or _celery_task_id(),
             "tenant_id": str(tenant_id) if tenant_id is not None else "",
             "trace_id": trace_id,
             "span_id": span_id,
@@ -42,6 +43,14 @@ class LogContextFilter(logging.Filter):
             if not getattr(record, name, ""):
                 setattr(record, name, value)
         return True
+
+
+def _celery_task_id() -> str:
+    """Inside a Celery task, its id stands in for the request id."""
+    task = current_task
+    if not task:
+        return ""
+    return str(getattr(task.request, "id", "") or "")
 
 
 class PhiRedactingFilter(logging.Filter):

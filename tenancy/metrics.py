@@ -82,7 +82,7 @@ BREAKGLASS_GRANTS = Counter(
 READINESS_OK = Gauge(
     "regsvc_readiness_ok",
     "1 when the last readiness check of this process passed, 0 when it failed.",
-    multiprocess_mode="livemin",
+    multiprocess_mode="livemostrecent",
 )
 
 _HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 from opentelemetry.sdk.trace import TracerProvider
 
+from config.celery import app
 from tenancy.db import tenant_scope
 from tenancy.logs import (
     LogContextFilter,
@@ -173,3 +174,30 @@ def test_a_malformed_json_body_registers_nothing():
     )
     PhiValuesMiddleware(view)(request)
     assert seen == [frozenset({"Okafor"})]
+
+
+@app.task(name="tests.logs.task_line")
+def logs_a_line() -> str:
+    import io
+    import logging
+
+    from tenancy.logs import LogContextFilter, json_formatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(LogContextFilter())
+    handler.setFormatter(json_formatter())
+    logger = logging.getLogger("tests.logs.task")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        logger.warning("inside a task")
+    finally:
+        logger.removeHandler(handler)
+    return stream.getvalue()
+
+
+def test_task_log_lines_carry_the_task_id(celery_worker):
+    result = logs_a_line.delay()
+    line = json.loads(result.get(timeout=20))
+    assert line["request_id"] == result.id
