@@ -71,7 +71,7 @@ class PhiValuesMiddleware:
         ):
             try:
                 body = json.loads(request.body or b"null")
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested beyond reason
                 body = None
             phi_values_register(phi_values_from(body))
         return self.get_response(request)

@@ -96,6 +96,9 @@ _TIMESTAMP = re.compile(
 )
 _MIN_PHONE_DIGITS = 9
 _MIN_KNOWN_LENGTH = 2
+# Bounds on what one request may register, so a huge body cannot make every log line slow.
+MAX_KNOWN_VALUES = 256
+MAX_KNOWN_LENGTH = 256
 
 _known: ContextVar[tuple[frozenset[str], re.Pattern[str] | None]] = ContextVar(
     "phi_known_values", default=(frozenset(), None)
@@ -121,10 +124,13 @@ def phi_values_register(values: Iterable[object]) -> None:
     """Remember PHI values the current request or task carries, to redact them anywhere."""
     known, _ = _known.get()
     added = {str(v).strip() for v in values if v is not None and not isinstance(v, bool)}
-    added = {v for v in added if len(v) >= _MIN_KNOWN_LENGTH}
-    if not added - known:
+    added = {v for v in added if _MIN_KNOWN_LENGTH <= len(v) <= MAX_KNOWN_LENGTH} - known
+    if not added:
         return
-    merged = known | added
+    room = MAX_KNOWN_VALUES - len(known)
+    merged = known | set(sorted(added)[: max(0, room)])
+    if merged == known:
+        return
     # Longest first, so "Anna Maria" is replaced before "Anna".
     alternatives = "|".join(re.escape(v) for v in sorted(merged, key=len, reverse=True))
     _known.set((merged, re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)))
@@ -136,22 +142,25 @@ def phi_values_known() -> frozenset[str]:
 
 
 def phi_values_from(data: object, *, under_phi: bool = False) -> list[str]:
-    """The PHI leaves of a parsed JSON document or query: values under PHI keys, recursively."""
+    """The PHI leaves of a parsed JSON document or query: values under PHI keys, at any depth
+    (walked without recursion, so a deeply nested body cannot exhaust the stack)."""
     found: list[str] = []
-    if isinstance(data, Mapping):
-        for key, value in data.items():
-            normalised = normalise_key(key)
-            if under_phi and normalised in _CODE_KEYS:
-                continue
-            found.extend(phi_values_from(value, under_phi=under_phi or normalised in PHI_KEYS))
-    elif isinstance(data, list | tuple):
-        for item in data:
-            found.extend(phi_values_from(item, under_phi=under_phi))
-    elif under_phi and isinstance(data, str | int | float) and not isinstance(data, bool):
-        text = str(data)
-        found.append(text)
-        if "|" in text:  # identifier search syntax: system|value
-            found.append(text.rsplit("|", 1)[1])
+    pending: list[tuple[object, bool]] = [(data, under_phi)]
+    while pending:
+        item, phi = pending.pop()
+        if isinstance(item, Mapping):
+            for key, value in reversed(list(item.items())):
+                normalised = normalise_key(key)
+                if phi and normalised in _CODE_KEYS:
+                    continue
+                pending.append((value, phi or normalised in PHI_KEYS))
+        elif isinstance(item, list | tuple):
+            pending.extend((element, phi) for element in reversed(item))
+        elif phi and isinstance(item, str | int | float) and not isinstance(item, bool):
+            text = str(item)
+            found.append(text)
+            if "|" in text:  # identifier search syntax: system|value
+                found.append(text.rsplit("|", 1)[1])
     return found
 
 

@@ -3,6 +3,8 @@
 import pytest
 
 from tenancy.phi import (
+    MAX_KNOWN_LENGTH,
+    MAX_KNOWN_VALUES,
     REDACTED,
     is_phi_key,
     phi_values_from,
@@ -122,3 +124,18 @@ def test_the_phi_leaves_of_a_registration_body_or_a_query():
         "urn:mrn|MRN1",
         "MRN1",
     ]
+
+
+def test_what_one_request_registers_is_bounded():
+    phi_values_register(f"value-{n:04d}" for n in range(MAX_KNOWN_VALUES + 50))
+    phi_values_register(["x" * (MAX_KNOWN_LENGTH + 1)])
+    assert len(phi_values_known()) == MAX_KNOWN_VALUES
+    phi_values_register(["one-more"])
+    assert "one-more" not in phi_values_known()
+
+
+def test_deeply_nested_documents_are_walked_without_recursion():
+    deep: object = "1987-03-14"
+    for _ in range(5000):
+        deep = {"birth_date": [deep]}
+    assert phi_values_from(deep) == ["1987-03-14"]
