@@ -10,6 +10,9 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.core.management import execute_from_command_line
 
+    from tenancy.tracing import setup_tracing
+
+    setup_tracing()  # a no-op unless an OTLP endpoint is configured
     execute_from_command_line(sys.argv)
 
 

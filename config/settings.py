@@ -63,7 +63,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "tenancy.middleware.MetricsMiddleware",
     "tenancy.middleware.RequestIdMiddleware",
+    "tenancy.middleware.PhiValuesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -184,12 +186,45 @@ SPECTACULAR_SETTINGS = {
 # Base of the `type` URIs of problem+json responses (RFC 9457).
 PROBLEM_TYPE_BASE = os.environ.get("PROBLEM_TYPE_BASE", "https://regsvc.example/problems/")
 
+# --- observability (docs/OBSERVABILITY.md) ---
+# Logs: one line per record on stderr, JSON in production (LOG_FORMAT=json|text; text is the
+# local default), every line with request id, tenant id, trace id and span id, and PHI redacted
+# from the message and every extra field by tenancy.logs.PhiRedactingFilter.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json" if PRODUCTION else "text")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "filters": {
+        "context": {"()": "tenancy.logs.LogContextFilter"},
+        "phi": {"()": "tenancy.logs.PhiRedactingFilter"},
+    },
+    "formatters": {
+        "json": {"()": "tenancy.logs.json_formatter"},
+        "text": {"()": "tenancy.logs.text_formatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["context", "phi"],
+            "formatter": LOG_FORMAT,
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+# Traces (OpenTelemetry, tenancy.tracing): on when an OTLP endpoint is given; the SDK reads the
+# rest of the standard variables itself (OTEL_TRACES_SAMPLER / _ARG, OTEL_EXPORTER_OTLP_HEADERS,
+# OTEL_RESOURCE_ATTRIBUTES, ...).
+OTEL_TRACES_ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+    "OTEL_EXPORTER_OTLP_ENDPOINT", ""
+)
+OTEL_SERVICE_NAME = os.environ.get("OTEL_SERVICE_NAME", "registration-service")
+OTEL_SDK_DISABLED = os.environ.get("OTEL_SDK_DISABLED", "false").lower() == "true"
+# Metrics: /metrics on the web; PROMETHEUS_MULTIPROC_DIR (read by prometheus_client) for
+# several processes per pod; a Celery worker serves its own task metrics on this port (0 = off).
+CELERY_METRICS_PORT = int(os.environ.get("CELERY_METRICS_PORT", "0"))
 
 # --- outbox ---
 # Transactional outbox, relay to Redis Streams, idempotent inbox (docs/EVENTS.md).

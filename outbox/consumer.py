@@ -153,7 +153,7 @@ class InboxStreamConsumer:
                 receipt = inbox_receive(sender=sender, event=event)
         except UnattributableMessageError as exc:
             self._dead_letter(stream, entry_id, fields, exc.detail)
-            metrics.count("inbox_dead", sender)
+            metrics.count("inbox_messages_dead", sender)
             result.dead_lettered += 1
         except TransientMessageError:
             close_old_connections()

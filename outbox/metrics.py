@@ -1,23 +1,29 @@
-"""Outbox and inbox metrics for Prometheus, shared by every process through Redis.
+"""Outbox and inbox metrics for Prometheus: shared counters in Redis, backlog gauges from the DB.
 
 The relay and the inbox run in Celery workers while Prometheus scrapes the web's `/metrics`, so
 per-process counters would never meet. Instead each process adds to one Redis hash
-(`<stream prefix>_metrics`, one HINCRBY per batch), and a collector registered in the default
-prometheus_client registry reads it at scrape time (one HGETALL). The gauges that need a
-cross-tenant query (pending count, oldest pending event, dead rows) are refreshed by the
-`outbox.metrics_refresh` beat task through the relay's role; the oldest event's age is computed
-at scrape time so the lag keeps growing even between refreshes.
+(`<stream prefix>_metrics`, one HINCRBY per batch), and `OutboxCollector` reads it at scrape
+time (one HGETALL). These counters are deployment-wide: every web pod exposes the same values,
+so rules aggregate them with `max`, not `sum`.
+
+The backlog gauges (`regsvc_outbox_pending`, `regsvc_outbox_lag_seconds`,
+`regsvc_outbox_dead_total`, `regsvc_inbox_dead_total`) are read at scrape time by
+`BacklogCollector`, through the counts-only SECURITY DEFINER function `outbox_event_backlog()`
+(no tenant data reaches the web; see `outbox.selectors.backlog`).
 """
 
 import logging
-import time
 from collections.abc import Iterator, Mapping
 from functools import cache
 
 import redis
 from django.conf import settings
-from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, Metric
+from django.db import DatabaseError
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from outbox.selectors.backlog import event_backlog
+from tenancy.metrics import register_scrape_collector
 
 logger = logging.getLogger(__name__)
 
@@ -27,16 +33,12 @@ COUNTERS: dict[str, tuple[str, str]] = {
         "family",
         "Failed publish attempts (each is retried with backoff).",
     ),
-    "outbox_dead": ("family", "Events given up on after the maximum attempts (alert)."),
+    "outbox_events_dead": ("family", "Events given up on after the maximum attempts (alert)."),
     "inbox_processed": ("sender", "Received messages processed."),
     "inbox_duplicates": ("sender", "Redelivered messages recognised and skipped."),
-    "inbox_dead": ("sender", "Poison messages parked as dead (alert)."),
+    "inbox_messages_dead": ("sender", "Poison messages parked as dead (alert)."),
     "inbox_retries": ("sender", "Transient failures left for redelivery."),
 }
-GAUGE_PENDING = "pending"
-GAUGE_DEAD = "dead"
-GAUGE_OLDEST = "oldest_created_at"
-GAUGE_REFRESHED = "refreshed_at"
 
 
 def metrics_key() -> str:
@@ -73,19 +75,6 @@ def count_many(amounts: Mapping[tuple[str, str], int]) -> None:
         logger.warning("outbox metrics not recorded: %s", type(exc).__name__)
 
 
-def set_gauges(*, pending: int, dead: int, oldest_created_at: float | None) -> None:
-    """Store the cross-tenant gauges computed by the refresh task."""
-    metrics_client().hset(
-        metrics_key(),
-        mapping={
-            f"g|{GAUGE_PENDING}": pending,
-            f"g|{GAUGE_DEAD}": dead,
-            f"g|{GAUGE_OLDEST}": "" if oldest_created_at is None else repr(oldest_created_at),
-            f"g|{GAUGE_REFRESHED}": repr(time.time()),
-        },
-    )
-
-
 def read_metrics() -> dict[str, str]:
     """Every stored counter and gauge, decoded."""
     raw: dict[bytes, bytes] = metrics_client().hgetall(metrics_key())  # type: ignore[assignment]  # sync client
@@ -113,7 +102,6 @@ class OutboxCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield from _counters(stored)
-        yield from _gauges(stored)
 
 
 def _counters(stored: Mapping[str, str]) -> Iterator[Metric]:
@@ -126,32 +114,55 @@ def _counters(stored: Mapping[str, str]) -> Iterator[Metric]:
         yield family
 
 
-def _gauges(stored: Mapping[str, str]) -> Iterator[Metric]:
-    pending = GaugeMetricFamily("regsvc_outbox_pending", "Outbox events waiting to be published.")
-    dead = GaugeMetricFamily("regsvc_outbox_dead_events", "Outbox events marked dead (re-drive).")
-    lag = GaugeMetricFamily(
-        "regsvc_outbox_oldest_pending_age_seconds",
-        "Age of the oldest unpublished event: the relay's lag (0 when none is pending).",
-    )
-    refreshed = GaugeMetricFamily(
-        "regsvc_outbox_gauges_refreshed_timestamp_seconds",
-        "When the pending/dead/lag gauges were last computed.",
-    )
-    if f"g|{GAUGE_REFRESHED}" in stored:
-        pending.add_metric([], float(stored.get(f"g|{GAUGE_PENDING}", 0)))
-        dead.add_metric([], float(stored.get(f"g|{GAUGE_DEAD}", 0)))
-        oldest = stored.get(f"g|{GAUGE_OLDEST}", "")
-        lag.add_metric([], max(0.0, time.time() - float(oldest)) if oldest else 0.0)
-        refreshed.add_metric([], float(stored[f"g|{GAUGE_REFRESHED}"]))
-    yield from (pending, dead, lag, refreshed)
+class BacklogCollector(Collector):
+    """The outbox and inbox backlog across tenants, counted by the database at scrape time."""
+
+    def describe(self) -> Iterator[Metric]:
+        """Nothing up front, so registering never touches the database."""
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        """One call of the counts-only function; `regsvc_event_backlog_up 0` if it fails."""
+        up = GaugeMetricFamily(
+            "regsvc_event_backlog_up", "1 when the outbox/inbox backlog could be counted."
+        )
+        try:
+            backlog = event_backlog()
+        except DatabaseError as exc:
+            logger.warning("event backlog not counted: %s", type(exc).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        for name, documentation, value in (
+            ("regsvc_outbox_pending", "Outbox events waiting to be published.", backlog.pending),
+            (
+                "regsvc_outbox_lag_seconds",
+                "Age of the oldest unpublished outbox event: the relay's lag (0 when none waits).",
+                backlog.lag_seconds,
+            ),
+            (
+                "regsvc_outbox_dead_total",
+                "Outbox events marked dead now (waiting for a re-drive).",
+                backlog.outbox_dead,
+            ),
+            (
+                "regsvc_inbox_dead_total",
+                "Inbox messages marked dead now (waiting for a re-drive).",
+                backlog.inbox_dead,
+            ),
+        ):
+            gauge = GaugeMetricFamily(name, documentation)
+            gauge.add_metric([], float(value))
+            yield gauge
 
 
 _collector = OutboxCollector()
+_backlog_collector = BacklogCollector()
 
 
 def register_collector() -> None:
-    """Register the collector once in the default registry (called from AppConfig.ready)."""
-    try:
-        REGISTRY.register(_collector)
-    except ValueError:  # already registered in this process
-        return
+    """Expose the shared counters and the backlog in `/metrics` (called from AppConfig.ready)."""
+    register_scrape_collector(_collector)
+    register_scrape_collector(_backlog_collector)

@@ -53,7 +53,7 @@ def outbox_prune_task() -> int:
 
 @shared_task(name="outbox.metrics_refresh", ignore_result=True)
 def metrics_refresh_task() -> int:
-    """Recompute the pending / lag / dead gauges for Prometheus; trim the streams."""
+    """Trim the streams; returns how many events are pending."""
     return outbox_metrics_refresh().pending
 
 

@@ -15,8 +15,10 @@ stop() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null || true; wait 2>/de
 trap stop INT TERM EXIT
 
 mkdir -p .local/log
-.venv/bin/gunicorn config.wsgi --bind "127.0.0.1:$PORT" --workers 2 --access-logfile - \
-  >.local/log/web.log 2>&1 & pids+=($!)
+# Two web workers share their metrics through PROMETHEUS_MULTIPROC_DIR (emptied each start).
+rm -rf .local/prometheus && mkdir -p .local/prometheus
+PROMETHEUS_MULTIPROC_DIR=.local/prometheus .venv/bin/gunicorn -c config/gunicorn.py config.wsgi \
+  --bind "127.0.0.1:$PORT" --workers 2 >.local/log/web.log 2>&1 & pids+=($!)
 .venv/bin/celery -A config worker --loglevel INFO --concurrency 2 >.local/log/worker.log 2>&1 & pids+=($!)
 .venv/bin/celery -A config beat --loglevel INFO --schedule .local/celerybeat-schedule \
   >.local/log/beat.log 2>&1 & pids+=($!)

@@ -6,15 +6,19 @@ Row-level security policies compare every tenant-owned row with
 reused worker process can never carry one tenant's context into the next piece of work.
 """
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 from uuid import UUID
 
 from django.db import connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 
 from tenancy.errors import TenantContextError
+from tenancy.metrics import db_query_observe
 
 _current_tenant: ContextVar[UUID | None] = ContextVar("current_tenant", default=None)
 _SET_TENANT_SQL = "SELECT set_config('app.tenant_id', %s, true)"
@@ -79,3 +83,20 @@ def tenant_cursor() -> Iterator[CursorWrapper]:
     current_tenant_id()
     with connection.cursor() as cursor:
         yield cursor
+
+
+def _timed_execute(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
+    """Django execute wrapper: every statement's time goes to the DB-time histogram."""
+    started = time.perf_counter()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        db_query_observe(time.perf_counter() - started)
+
+
+def time_queries(sender: object, connection: BaseDatabaseWrapper, **_: object) -> None:
+    """`connection_created` receiver: time every statement of each new connection."""
+    if _timed_execute not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_timed_execute)

@@ -5,7 +5,9 @@ runs the rest of the request inside `tenant_scope`, so every query the view make
 by row-level security. Requests with no tenant run with none set, and read nothing.
 """
 
+import json
 import re
+import time
 import uuid
 from collections.abc import Callable
 
@@ -14,6 +16,8 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
 from tenancy.db import tenant_scope
+from tenancy.metrics import UNMATCHED_ROUTE, http_request_observe
+from tenancy.phi import phi_values_from, phi_values_register, phi_values_reset
 from tenancy.principal import Principal, set_request_id
 from tenancy.selectors.access import user_tenant_roles
 from tenancy.services.credentials import api_key_authenticate
@@ -21,6 +25,56 @@ from tenancy.services.credentials import api_key_authenticate
 ACTIVE_TENANT_SESSION_KEY = "active_tenant_id"
 _REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 API_KEY_AUTH_SCHEME = "Api-Key"  # pragma: allowlist secret
+# Request bodies up to this size are read for the PHI values to redact from logs and spans.
+PHI_SCAN_MAX_BYTES = 1_000_000
+
+
+class MetricsMiddleware:
+    """Time every request for `http_request_duration_seconds` / `http_requests_total`.
+
+    Outermost, so the time includes every other middleware. The `route` label is the URL
+    pattern that matched (never the raw path, which holds ids), `<unmatched>` for a 404 that
+    matched none.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = request.resolver_match
+        http_request_observe(
+            route=(match.route or match.view_name) if match is not None else UNMATCHED_ROUTE,
+            method=request.method or "",
+            status=response.status_code,
+            seconds=time.perf_counter() - started,
+        )
+        return response
+
+
+class PhiValuesMiddleware:
+    """Remember the PHI values a request carries (search criteria, a registration's names,
+    birth date, identifiers, telecoms, addresses) so that the log and span filters redact them
+    wherever they reappear during the request (`tenancy.phi`)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        phi_values_reset()
+        phi_values_register(phi_values_from({k: request.GET.getlist(k) for k in request.GET}))
+        if (
+            request.method in {"POST", "PUT", "PATCH"}
+            and "json" in (request.content_type or "")
+            and int(request.META.get("CONTENT_LENGTH") or 0) <= PHI_SCAN_MAX_BYTES
+        ):
+            try:
+                body = json.loads(request.body or b"null")
+            except (ValueError, RecursionError):  # not JSON, or nested beyond reason
+                body = None
+            phi_values_register(phi_values_from(body))
+        return self.get_response(request)
 
 
 class RequestIdMiddleware:

@@ -1,10 +1,12 @@
 """Who is acting: a user through the console or an integration through an API key."""
 
-from contextvars import ContextVar
 from dataclasses import dataclass
 from uuid import UUID
 
 from tenancy.models import Role
+from tenancy.request_context import current_request_id, set_request_id
+
+__all__ = ["Principal", "current_request_id", "set_request_id"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,16 +28,3 @@ class Principal:
         if self.api_key_id is not None:
             return f"api-key:{self.api_key_id}"
         return f"user:{self.user_id}"
-
-
-_current_request_id: ContextVar[str] = ContextVar("current_request_id", default="")
-
-
-def set_request_id(request_id: str) -> None:
-    """Remember the request id so audit rows and events can carry it."""
-    _current_request_id.set(request_id)
-
-
-def current_request_id() -> str:
-    """The id of the request (or task) being served, '' outside one."""
-    return _current_request_id.get()

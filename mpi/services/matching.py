@@ -33,6 +33,8 @@ from mpi.selectors.records import (
 from mpi.selectors.vital_status import deceased_patient_ids
 from registration.services.duplicates import DuplicateCandidate
 from registration.services.inputs import PatientInput
+from tenancy.metrics import MATCH_DURATION, timed
+from tenancy.tracing import traced
 
 DEFAULT_COUNT = 10
 MAX_COUNT = 50
@@ -82,6 +84,8 @@ def _best_score(scores: list[ScoreResult]) -> ScoreResult:
     return max(scores, key=lambda score: score.weight)
 
 
+@traced("match_patient")
+@timed(MATCH_DURATION)
 def match_patient(
     demographics: PatientInput,
     *,

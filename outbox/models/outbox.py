@@ -33,6 +33,9 @@ class OutboxEvent(TenantOwnedModel):
     shard_key = models.CharField(max_length=160)
     payload = models.JSONField()
     headers = models.JSONField(default=dict, blank=True)
+    # W3C trace context of the work that wrote the row; the relay publishes it as the
+    # CloudEvent's `traceparent` and consumers continue the trace from it.
+    traceparent = models.CharField(max_length=55, blank=True, default="", db_default="")
     status = models.CharField(
         max_length=16, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
     )

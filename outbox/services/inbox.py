@@ -11,6 +11,7 @@ acknowledges a message only after this returns, i.e. after the commit.
 
 import json
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -20,6 +21,7 @@ import redis
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
+from opentelemetry.trace import Span, SpanKind
 
 from outbox import metrics
 from outbox.envelope import IncomingEvent
@@ -38,6 +40,7 @@ from tenancy.errors import DomainError
 from tenancy.models import Tenant
 from tenancy.principal import Principal
 from tenancy.services.audit import audit_record
+from tenancy.tracing import continued_span
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +165,23 @@ def _insert_once(
     return int(row[0]) if row else None
 
 
+def _process_span(sender: str, event: IncomingEvent) -> AbstractContextManager[Span]:
+    """The consumer span of one message: it continues the trace the sender's event names."""
+    return continued_span(
+        f"inbox process {event.event_type}",
+        traceparent=event.traceparent,
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "redis",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": sender,
+            "messaging.message.id": event.message_id,
+            "cloudevents.event_type": event.event_type,
+            "regsvc.tenant_id": str(event.tenant_id),
+        },
+    )
+
+
 def inbox_receive(*, sender: str, event: IncomingEvent) -> InboxReceipt:
     """Record and process one message exactly once; see the module docstring.
 
@@ -171,7 +191,11 @@ def inbox_receive(*, sender: str, event: IncomingEvent) -> InboxReceipt:
     _require_own_transaction()
     try:
         _require_tenant(event.tenant_id)
-        with trace_context(event.traceparent), tenant_scope(event.tenant_id):
+        with (
+            _process_span(sender, event),
+            trace_context(event.traceparent),
+            tenant_scope(event.tenant_id),
+        ):
             _set_lock_timeout()
             row_id = _insert_once(sender, event, status=InboxStatus.PROCESSED)
             if row_id is None:
@@ -219,7 +243,7 @@ def _after_commit(sender: str, event: IncomingEvent, receipt: InboxReceipt) -> N
     counter = {
         InboxOutcome.PROCESSED: "inbox_processed",
         InboxOutcome.DUPLICATE: "inbox_duplicates",
-        InboxOutcome.DEAD: "inbox_dead",
+        InboxOutcome.DEAD: "inbox_messages_dead",
     }[receipt.outcome]
     metrics.count(counter, sender)
     if receipt.outcome == InboxOutcome.DEAD:

@@ -14,7 +14,7 @@ from outbox.errors import EventSchemaError, OutboxUsageError
 from outbox.metrics import metrics_client
 from outbox.models import OutboxEvent
 from outbox.registry import validate_payload
-from outbox.tracing import child_traceparent
+from outbox.tracing import event_traceparent
 from tenancy.db import current_tenant_id
 from tenancy.principal import Principal, current_request_id
 
@@ -52,7 +52,10 @@ def outbox_enqueue(
     now = timezone.now()
     data.setdefault("occurred_at", now.isoformat())
     validate_payload(event_type, schema_version, data)
-    headers = {"traceparent": child_traceparent(), "requestid": current_request_id()}
+    traceparent = event_traceparent()
+    # The headers keep a copy of the traceparent for one release: the previous relay reads it
+    # from there (expand/contract; drop the copy once every relay reads the column).
+    headers = {"traceparent": traceparent, "requestid": current_request_id()}
     if actor is not None:
         headers["actor"] = actor.label
     event = OutboxEvent.objects.create(
@@ -64,6 +67,7 @@ def outbox_enqueue(
         shard_key=shard_key or f"{aggregate_type}:{aggregate_id}",
         payload=data,
         headers={k: v for k, v in headers.items() if v},
+        traceparent=traceparent,
         created_at=now,
         scheduled_at=now,
     )
@@ -90,7 +94,8 @@ def outbox_enqueue_many(
         raise OutboxUsageError("outbox_enqueue_many must run inside the producer's transaction.")
     tenant_id = current_tenant_id()
     now = timezone.now()
-    headers = {"traceparent": child_traceparent(), "requestid": current_request_id()}
+    traceparent = event_traceparent()
+    headers = {"traceparent": traceparent, "requestid": current_request_id()}
     if actor is not None:
         headers["actor"] = actor.label
     headers = {k: v for k, v in headers.items() if v}
@@ -110,6 +115,7 @@ def outbox_enqueue_many(
                 shard_key=f"{aggregate_type}:{aggregate_id}",
                 payload=data,
                 headers=headers,
+                traceparent=traceparent,
                 created_at=now,
                 scheduled_at=now,
             )

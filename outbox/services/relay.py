@@ -25,23 +25,28 @@ attempts, so an outage delays events and never dead-letters them.
 import logging
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import psycopg
 from django.conf import settings
+from opentelemetry.trace import Span, SpanKind
 
 from outbox import metrics
 from outbox.models import OutboxStatus
 from outbox.publisher import BusUnavailableError, Outgoing, Publisher, publisher_for
 from outbox.registry import registry
 from outbox.relaydb import discard_relay_connection, relay_connection
+from tenancy.tracing import span_context_of, tracer
 
 logger = logging.getLogger(__name__)
 
 TABLE = "outbox_outboxevent"
+# A batch's publish span links to the trace of each event it carries, up to the SDK's limit.
+MAX_SPAN_LINKS = 128
 
 # The CloudEvent of a row as JSON text, built where the row is: no JSON is parsed or encoded in
 # Python. Values that may need escaping go through to_json(); the optional extensions vanish
@@ -55,7 +60,8 @@ _ENVELOPE = """concat(
     ',"datacontenttype":"application/json","dataschema":',
     to_json(%(schema_base)s::text || u.event_type || '.v' || u.schema_version || '.json'),
     ',"sequence":"', u.id, '","tenantid":"', u.tenant_id, '"',
-    ',"traceparent":' || to_json(nullif(u.headers ->> 'traceparent', '')),
+    ',"traceparent":' || to_json(coalesce(nullif(u.traceparent, ''),
+                                          nullif(u.headers ->> 'traceparent', ''))),
     ',"tracestate":' || to_json(nullif(u.headers ->> 'tracestate', '')),
     ',"requestid":' || to_json(nullif(u.headers ->> 'requestid', '')),
     ',"actor":' || to_json(nullif(u.headers ->> 'actor', '')),
@@ -93,7 +99,8 @@ UPDATE {TABLE} u
   FROM batch b
  WHERE u.id = b.id
 RETURNING u.id, u.tenant_id, u.shard_key, u.attempts, u.event_type, u.event_id,
-          %(prefix)s::text || split_part(u.event_type, '.', 1), {_ENVELOPE}
+          %(prefix)s::text || split_part(u.event_type, '.', 1), {_ENVELOPE},
+          coalesce(nullif(u.traceparent, ''), u.headers ->> 'traceparent')
 """  # noqa: S608 - interpolates only the constant table name and envelope expression
 
 UNCLAIM_SQL = f"""
@@ -169,7 +176,7 @@ def default_publisher() -> Publisher:
 
 
 # Columns of CLAIM_SQL's RETURNING.
-_ID, _TENANT, _SHARD, _ATTEMPTS, _TYPE, _EVENT_ID, _STREAM, _BODY = range(8)
+_ID, _TENANT, _SHARD, _ATTEMPTS, _TYPE, _EVENT_ID, _STREAM, _BODY, _TRACEPARENT = range(9)
 
 
 def _publish_in_waves(publisher: Publisher, rows: Sequence[Sequence[Any]]) -> dict[int, str | None]:
@@ -232,33 +239,17 @@ def relay_batch(
             result.fetched = len(rows)
             if not rows:
                 return result
-            try:
-                outcomes = _publish_in_waves(publisher, rows)
-            except BusUnavailableError as exc:
-                logger.warning("outbox relay: bus unavailable (%s); batch left pending", exc)
-                result.bus_unavailable = True
-                raise _Rollback from exc
-            unclaim: list[int] = []
-            charged: set[Any] = set()
-            for index, row in enumerate(rows):
-                family = row[_TYPE].split(".", 1)[0]
-                if index not in outcomes:
-                    unclaim.append(row[_ID])  # held back behind its shard's failure
-                    continue
-                error = outcomes[index]
-                if error is None:
-                    published[family] += 1
-                    continue
-                failed[family] += 1
-                shard = (row[_TENANT], row[_SHARD])
-                if shard in charged:
-                    unclaim.append(row[_ID])  # the shard's first failure is charged
-                    continue
-                charged.add(shard)
-                if _mark_failed(conn, row, error=error) == OutboxStatus.DEAD:
-                    dead[family] += 1
-            if unclaim:
-                conn.execute(UNCLAIM_SQL, [unclaim])
+            with _publish_span(rows) as span:
+                try:
+                    outcomes = _publish_in_waves(publisher, rows)
+                except BusUnavailableError as exc:
+                    logger.warning("outbox relay: bus unavailable (%s); batch left pending", exc)
+                    result.bus_unavailable = True
+                    span.set_attribute("error.type", "bus_unavailable")
+                    raise _Rollback from exc
+                _settle(conn, rows, outcomes, published=published, failed=failed, dead=dead)
+                span.set_attribute("regsvc.outbox.published", sum(published.values()))
+                span.set_attribute("regsvc.outbox.failed", sum(failed.values()))
     except _Rollback:
         return result
     except psycopg.Error:
@@ -273,10 +264,67 @@ def relay_batch(
         {
             **{("outbox_published", f): n for f, n in published.items()},
             **{("outbox_publish_failures", f): n for f, n in failed.items()},
-            **{("outbox_dead", f): n for f, n in dead.items()},
+            **{("outbox_events_dead", f): n for f, n in dead.items()},
         }
     )
     return result
+
+
+def _settle(
+    conn: psycopg.Connection[Any],
+    rows: Sequence[Sequence[Any]],
+    outcomes: dict[int, str | None],
+    *,
+    published: Counter[str],
+    failed: Counter[str],
+    dead: Counter[str],
+) -> None:
+    """Count what reached the bus; charge each failing shard's first failure; put back the
+    rest of a failing shard and whatever was not sent."""
+    unclaim: list[int] = []
+    charged: set[Any] = set()
+    for index, row in enumerate(rows):
+        family = row[_TYPE].split(".", 1)[0]
+        if index not in outcomes:
+            unclaim.append(row[_ID])  # held back behind its shard's failure
+            continue
+        error = outcomes[index]
+        if error is None:
+            published[family] += 1
+            continue
+        failed[family] += 1
+        shard = (row[_TENANT], row[_SHARD])
+        if shard in charged:
+            unclaim.append(row[_ID])  # the shard's first failure is charged
+            continue
+        charged.add(shard)
+        if _mark_failed(conn, row, error=error) == OutboxStatus.DEAD:
+            dead[family] += 1
+    if unclaim:
+        conn.execute(UNCLAIM_SQL, [unclaim])
+
+
+@contextmanager
+def _publish_span(rows: Sequence[Sequence[Any]]) -> Iterator[Span]:
+    """One producer span per batch, linked to the trace context of every event it carries
+    (the messaging conventions' shape for batch sends); consumers continue each event's own
+    trace from the CloudEvent's `traceparent`."""
+    with tracer().start_as_current_span(
+        "outbox publish",
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "redis",
+            "messaging.operation.type": "send",
+            "messaging.operation.name": "publish",
+            "messaging.batch.message_count": len(rows),
+        },
+    ) as span:
+        if span.is_recording():
+            for row in rows[:MAX_SPAN_LINKS]:
+                linked = span_context_of(row[_TRACEPARENT])
+                if linked is not None:
+                    span.add_link(linked, {"messaging.message.id": str(row[_EVENT_ID])})
+        yield span
 
 
 class _Rollback(Exception):  # noqa: N818 - control flow, never escapes this module
@@ -418,18 +466,14 @@ def outbox_gauges() -> OutboxGauges:
 
 
 def outbox_metrics_refresh(*, publisher: Publisher | None = None) -> OutboxGauges:
-    """Compute the gauges, store them where every process's `/metrics` reads them, and cap
-    the streams' length (`OUTBOX_STREAM_MAXLEN`, approximate)."""
+    """Cap the streams' length (`OUTBOX_STREAM_MAXLEN`, approximate) and return the backlog as
+    the relay sees it. (`/metrics` counts the backlog itself at scrape time: see
+    `outbox.metrics.BacklogCollector`.)"""
     gauges = outbox_gauges()
     families = sorted(
         {s.family for s in registry().values() if s.document["x-regsvc-direction"] == "produced"}
     )
     (publisher or default_publisher()).trim(
         [f"{settings.OUTBOX_STREAM_PREFIX}{f}" for f in families]
-    )
-    metrics.set_gauges(
-        pending=gauges.pending,
-        dead=gauges.dead,
-        oldest_created_at=gauges.oldest_pending_created_at,
     )
     return gauges

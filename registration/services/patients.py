@@ -53,6 +53,7 @@ from tenancy.errors import (
 from tenancy.models import AuditEvent
 from tenancy.principal import Principal, current_request_id
 from tenancy.services.audit import audit_record
+from tenancy.tracing import traced
 
 MAX_REASON_LENGTH = 500
 
@@ -294,6 +295,7 @@ def _write_children(patient: Patient, data: PatientInput, *, only: set[str] | No
         PatientContact.objects.bulk_create(_contact_row(patient, c) for c in data.contacts)
 
 
+@traced("patient_register")
 def patient_register(
     *, actor: Principal | None, data: PatientInput, duplicate_override_reason: str | None = None
 ) -> Patient:
@@ -464,6 +466,7 @@ def _changed_fields(before: PatientInput, after: PatientInput) -> list[str]:
     ]
 
 
+@traced("patient_update")
 def patient_update(
     *, actor: Principal | None, patient_id: UUID, expected_version: int, data: PatientInput
 ) -> Patient:
@@ -552,6 +555,7 @@ def _update_kept_identifier_details(
 PATCHABLE_FIELDS = frozenset(f.name for f in dataclasses.fields(PatientInput))
 
 
+@traced("patient_patch")
 def patient_patch(
     *, actor: Principal | None, patient_id: UUID, expected_version: int, changes: Mapping[str, Any]
 ) -> Patient:
@@ -571,6 +575,7 @@ def patient_patch(
         return _apply_update(actor, patient, before, data)
 
 
+@traced("patient_deactivate")
 def patient_deactivate(
     *, actor: Principal | None, patient_id: UUID, expected_version: int, reason: str
 ) -> Patient:
@@ -596,6 +601,7 @@ def patient_deactivate(
     return patient
 
 
+@traced("identifier_add")
 def identifier_add(
     *,
     actor: Principal | None,
@@ -645,6 +651,7 @@ def identifier_add(
     return row
 
 
+@traced("identifier_retire")
 def identifier_retire(
     *, actor: Principal | None, patient_id: UUID, identifier_id: int, reason: str
 ) -> PatientIdentifier:

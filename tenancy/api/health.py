@@ -7,6 +7,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from tenancy.metrics import readiness_set
+
 _migrations_known_applied = False
 
 
@@ -61,6 +63,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
             problem = type(exc).__name__
         checks[name] = problem or "ok"
     ready = all(value == "ok" for value in checks.values())
+    readiness_set(ready)
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
     )

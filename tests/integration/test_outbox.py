@@ -447,9 +447,8 @@ class TestRelay:
             assert "WRONGTYPE" in error
         assert rows[other.event_id][0] == "published"
         after = metrics.read_metrics()
-        assert (
-            int(after["c|outbox_dead|security"]) - int(before.get("c|outbox_dead|security", 0)) == 2
-        )
+        key = "c|outbox_events_dead|security"
+        assert int(after[key]) - int(before.get(key, 0)) == 2
         assert outbox_gauges().dead == 2
 
         bus.delete(_stream("security"))  # the cause is fixed; an operator re-drives
@@ -568,9 +567,9 @@ class TestWorkerAndMetrics:
         assert "regsvc_outbox_metrics_up 1.0" in body
         assert 'regsvc_outbox_published_total{family="patient"} 2.0' in body
         assert "regsvc_outbox_pending 0.0" in body
-        assert "regsvc_outbox_oldest_pending_age_seconds 0.0" in body
+        assert "regsvc_outbox_lag_seconds 0.0" in body
 
-    def test_metrics_survive_a_redis_outage(self, bus, settings, tmp_path: Path):
+    def test_metrics_survive_a_redis_outage(self, db, bus, settings, tmp_path: Path):
         with private_redis(tmp_path) as server:
             settings.OUTBOX_BUS_URL = server.url
             metrics.count("outbox_published", "patient", 3)

@@ -1,0 +1,12 @@
+"""ASGI entry point: tracing is set up before Django builds its middleware chain."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from tenancy.tracing import setup_tracing
+
+setup_tracing()
+application = get_asgi_application()
