@@ -20,6 +20,10 @@ step "detect-secrets (against .secrets.baseline)"
 bash scripts/detect-secrets.sh
 step "migrations: in step with models, reversible, idempotent"
 bash scripts/check-migrations.sh
+step "alerting rules: rendered, promtool check + unit tests (fire and stay quiet)"
+bash scripts/check-alerts.sh
+step "kubernetes manifests: kustomize, kubernetes-validate, rollout policy, yamllint, checkov"
+bash scripts/check-k8s.sh
 bash scripts/browser.sh  # the browser tests (tests/e2e) need Debian's chromium
 step "pytest (coverage, branch)"
 $PY manage.py collectstatic --no-input -v0  # whitenoise serves the console's assets from here
