@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
                 ('identifier_value', models.CharField(max_length=100)),
                 ('date_of_death', models.DateField()),
                 ('certificate_number', models.CharField(blank=True, max_length=100)),
-                ('reason', models.CharField(choices=[('no_match', 'No patient found'), ('ambiguous', 'Several patients could be meant'), ('uncertain', 'The best match is not certain'), ('birth_date_conflict', "Birth date differs from the patient's"), ('death_date_conflict', 'Patient already deceased with another date')], max_length=24)),
+                ('reason', models.CharField(choices=[('no_match', 'No patient found'), ('ambiguous', 'Several patients could be meant'), ('uncertain', 'The best match is not certain'), ('birth_date_conflict', "Birth date differs from the patient's"), ('death_date_conflict', 'Patient already deceased with another date'), ('invalid_date', 'Date of death impossible for this patient'), ('patient_inactive', "The patient's record is inactive")], max_length=24)),
                 ('candidate_ids', django.contrib.postgres.fields.ArrayField(base_field=models.UUIDField(), blank=True, default=list, size=None)),
                 ('status', models.CharField(choices=[('open', 'Open'), ('recorded', 'Recorded for a patient'), ('dismissed', 'Dismissed')], default='open', max_length=16)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),

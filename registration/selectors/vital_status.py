@@ -117,3 +117,14 @@ def death_notification_known(*, notification_id: str) -> bool:
             source="civil_registry", external_reference=notification_id
         ).exists()
     )
+
+
+def patients_with_identifier(*, system: str, value: str) -> list[Patient]:
+    """The patients holding this active identifier (at most one by the uniqueness rule)."""
+    return list(
+        Patient.objects.filter(
+            identifiers__system=system,
+            identifiers__value=value,
+            identifiers__retired_at__isnull=True,
+        ).distinct()
+    )
