@@ -180,6 +180,10 @@ SPECTACULAR_SETTINGS = {
         "TelecomSystemEnum": "registration.models.codes.TelecomSystem",
         "AddressUseEnum": "registration.models.codes.AddressUse",
         "AddressTypeEnum": "registration.models.codes.AddressType",
+        "VitalStatusEnum": "registration.models.codes.VitalStatus",
+        "DatePrecisionEnum": "registration.models.codes.DatePrecision",
+        "RefutedStatusEnum": "registration.api.vital_status.REFUTED_STATUS_CHOICES",
+        "DeathSourceEnum": "registration.api.vital_status.REST_SOURCES",
     },
 }
 

@@ -4,7 +4,7 @@ from django.apps import AppConfig
 
 
 class MpiConfig(AppConfig):
-    """Registers the `mpi` app and plugs its matcher into registration's duplicate check."""
+    """Registers the `mpi` app; plugs its matcher into the duplicate check and the inbox."""
 
     name = "mpi"
     default_auto_field = "django.db.models.BigAutoField"
@@ -12,7 +12,10 @@ class MpiConfig(AppConfig):
     def ready(self) -> None:
         """Replace registration's interim exact duplicate finder with the probabilistic one."""
         # Imported here: the finder reaches models, which load only once the registry is ready.
+        from mpi.inbox import register_inbox_handlers  # noqa: PLC0415
         from mpi.services.matching import mpi_duplicate_finder  # noqa: PLC0415
         from registration.services.duplicates import register_duplicate_finder  # noqa: PLC0415
 
         register_duplicate_finder(mpi_duplicate_finder)
+        # Death notifications are matched to patients by the MPI (see mpi.inbox).
+        register_inbox_handlers()

@@ -12,11 +12,12 @@ from django.contrib import admin
 from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
 from registration.console.views import PatientConsole
-from registration.models import IdentifierDomain, Patient
+from registration.console.vital_status import death_worklist, review_resolve
+from registration.models import DeathNotificationReview, IdentifierDomain, Patient
 from registration.services.domains import identifier_domain_save, validate_identifier_domain
 from tenancy.admin_base import TenantScopedAdmin, request_principal
 from tenancy.errors import ValidationFailedError
@@ -34,6 +35,7 @@ def _patient_id(object_id: str) -> UUID:
 class PatientAdmin(TenantScopedAdmin):
     """The front desk's patient pages, reached through the admin's usual patient URLs."""
 
+    required_module = "registration"
     view_roles = (Role.DATA_STEWARD,)
     change_roles = (Role.FRONT_DESK,)
     actions = None
@@ -49,6 +51,11 @@ class PatientAdmin(TenantScopedAdmin):
         return [
             path("duplicates/", view(self.duplicates_view), name=f"{prefix}_duplicates"),
             path("<uuid:patient_id>/edit/", view(self.edit_view), name=f"{prefix}_edit"),
+            path(
+                "<uuid:patient_id>/vital-status/",
+                view(self.vital_status_view),
+                name=f"{prefix}_vital_status",
+            ),
             path(
                 "<uuid:patient_id>/deactivate/",
                 view(self.deactivate_view),
@@ -114,6 +121,11 @@ class PatientAdmin(TenantScopedAdmin):
         self._require(request, change=True)
         return self.console.deactivate(request, patient_id)
 
+    def vital_status_view(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
+        """Vital status and its history; front desk records deaths, stewards review them."""
+        self._require(request, change=False)
+        return self.console.vital_status(request, patient_id)
+
     def duplicates_view(self, request: HttpRequest) -> HttpResponse:
         """The registration form's live duplicate check (session, CSRF, front desk only)."""
         self._require(request, change=True)
@@ -132,6 +144,7 @@ class PatientAdmin(TenantScopedAdmin):
 class IdentifierDomainAdmin(TenantScopedAdmin):
     """Tenant administrators manage the tenant's assigning authorities and their rules."""
 
+    required_module = "registration"
     view_roles = (Role.FRONT_DESK,)
     change_roles = (Role.TENANT_ADMIN,)
     list_display = ("name", "system", "type_code", "check_digit")
@@ -177,3 +190,69 @@ class IdentifierDomainAdmin(TenantScopedAdmin):
                 return cleaned
 
         return DomainForm
+
+
+@admin.register(DeathNotificationReview)
+class DeathWorklistAdmin(TenantScopedAdmin):
+    """The stewards' death worklist: unverified deaths and civil-registry notifications that
+    could not be tied to exactly one patient."""
+
+    required_module = "registration"
+    view_roles = ()
+    change_roles = (Role.DATA_STEWARD,)
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """Notifications arrive through the inbox, never by hand."""
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        """The worklist, plus resolving one queued notification."""
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path(
+                "<int:review_id>/resolve/",
+                self.admin_site.admin_view(self.resolve_view),
+                name=f"{prefix}_resolve",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Both worklists on one page."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return death_worklist(
+            request,
+            context={
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": "Death worklist",
+            },
+            patient_url=lambda pid: reverse(
+                f"{self.admin_site.name}:registration_patient_change", args=(pid,)
+            ),
+        )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """Reviews are resolved from the worklist."""
+        return HttpResponseRedirect(self._worklist_url())
+
+    def resolve_view(self, request: HttpRequest, review_id: int) -> HttpResponse:
+        """Record the death for the chosen patient, or dismiss the notification (POST only)."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        return require_POST(
+            lambda req: review_resolve(req, review_id, worklist_url=self._worklist_url())
+        )(request)
+
+    def _worklist_url(self) -> str:
+        return reverse(f"{self.admin_site.name}:registration_deathnotificationreview_changelist")

@@ -16,6 +16,7 @@ from registration.models import (
     Patient,
     TelecomSystem,
     TelecomUse,
+    VitalStatus,
 )
 from registration.services.inputs import (
     AddressInput,
@@ -182,6 +183,21 @@ class ReasonSerializer(Serializer):
     reason = StrictCharField(max_length=500)
 
 
+class VitalStatusSummarySerializer(Serializer):
+    """The current vital status inside the patient representation (read-only; changed through
+    /patients/{id}/vital-status)."""
+
+    status = serializers.ChoiceField(VitalStatus.choices, source="vital_status")
+    deceased = serializers.SerializerMethodField()
+    deceased_date = serializers.DateField(allow_null=True)
+    deceased_date_precision = StrictCharField()
+    verification = StrictCharField(source="vital_status_verification")
+
+    def get_deceased(self, patient: Patient) -> bool:
+        """True when a death is recorded (reported or verified)."""
+        return patient.vital_status == VitalStatus.DECEASED
+
+
 class PatientOutputSerializer(Serializer):
     """A patient record as the API shows it."""
 
@@ -202,6 +218,7 @@ class PatientOutputSerializer(Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     deactivated_at = serializers.DateTimeField(allow_null=True)
+    vital_status = VitalStatusSummarySerializer(source="*", read_only=True)
 
 
 class PatientSearchSerializer(CursorQuerySerializer):

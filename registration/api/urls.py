@@ -9,6 +9,12 @@ from registration.api.views import (
     PatientIdentifierRetireApi,
     PatientListApi,
 )
+from registration.api.vital_status import (
+    VitalStatusApi,
+    VitalStatusCorrectApi,
+    VitalStatusRefuteApi,
+    VitalStatusVerifyApi,
+)
 
 urlpatterns: list[URLPattern] = [
     path("patients", PatientListApi.as_view(), name="patient-list"),
@@ -27,5 +33,25 @@ urlpatterns: list[URLPattern] = [
         "patients/<uuid:patient_id>/identifiers/<int:identifier_id>/retire",
         PatientIdentifierRetireApi.as_view(),
         name="patient-identifier-retire",
+    ),
+    path(
+        "patients/<uuid:patient_id>/vital-status",
+        VitalStatusApi.as_view(),
+        name="patient-vital-status",
+    ),
+    path(
+        "patients/<uuid:patient_id>/vital-status/verify",
+        VitalStatusVerifyApi.as_view(),
+        name="patient-vital-status-verify",
+    ),
+    path(
+        "patients/<uuid:patient_id>/vital-status/refute",
+        VitalStatusRefuteApi.as_view(),
+        name="patient-vital-status-refute",
+    ),
+    path(
+        "patients/<uuid:patient_id>/vital-status/correct",
+        VitalStatusCorrectApi.as_view(),
+        name="patient-vital-status-correct",
     ),
 ]

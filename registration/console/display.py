@@ -22,6 +22,12 @@ ACTIONS = {
     "patient.read": "Record opened",
     "patient.searched": "Listed in search results",
     "patient.duplicate_shown": "Shown as a possible duplicate",
+    "patient.vital_status_recorded": "Death recorded",
+    "patient.vital_status_verified": "Death verified",
+    "patient.vital_status_refuted": "Death refuted",
+    "patient.vital_status_corrected": "Date of death corrected",
+    "patient.vital_status_read": "Vital status opened",
+    "patient.worklist_shown": "Listed on the death worklist",
 }
 _GENDERS = dict(Gender.choices)
 _PHONE_SYSTEMS = {TelecomSystem.PHONE, TelecomSystem.SMS}

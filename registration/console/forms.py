@@ -20,12 +20,15 @@ from registration.models import (
     AddressUse,
     Confidentiality,
     ContactRelationship,
+    DatePrecision,
     Gender,
     IdentifierUse,
     MaritalStatus,
     NameUse,
     TelecomSystem,
     TelecomUse,
+    VitalStatus,
+    VitalStatusSource,
 )
 from registration.selectors.patients import PatientSearch
 from registration.services.inputs import (
@@ -528,3 +531,57 @@ class SearchForm(forms.Form):
         if not (search.name or search.birth_date or search.identifier or search.phone):
             return None
         return search
+
+
+class VitalStatusForm(VersionForm):
+    """One change of vital status: record a death, verify, refute or correct it."""
+
+    ACTIONS: ClassVar[list[tuple[str, str]]] = [
+        ("record", "Record a reported death"),
+        ("verify", "Verify the recorded death"),
+        ("correct", "Correct the date of death"),
+        ("refute", "Refute the recorded death"),
+    ]
+    action = forms.ChoiceField(choices=ACTIONS, label="Change")
+    deceased_date = forms.DateField(required=False, widget=_date_input(), label="Date of death")
+    deceased_date_precision = forms.ChoiceField(
+        choices=_choices(DatePrecision), initial=DatePrecision.DAY, label="Known to the"
+    )
+    deceased_date_estimated = forms.BooleanField(required=False, label="Estimated")
+    source = forms.ChoiceField(
+        choices=[
+            (str(v), str(label))
+            for v, label in VitalStatusSource.choices
+            if v
+            in {
+                VitalStatusSource.FRONT_DESK,
+                VitalStatusSource.HOSPITAL,
+                VitalStatusSource.INTEGRATOR,
+            }
+        ],
+        initial=VitalStatusSource.FRONT_DESK,
+        label="Reported by",
+    )
+    refuted_status = forms.ChoiceField(
+        choices=[(VitalStatus.ALIVE.value, "Alive"), (VitalStatus.UNKNOWN.value, "Unknown")],
+        initial=VitalStatus.ALIVE,
+        label="After refuting, the patient is",
+    )
+    reason = forms.CharField(
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        label="Reason / note",
+    )
+
+
+class DismissForm(forms.Form):
+    """Closing a queued death notification needs a reason."""
+
+    reason = forms.CharField(max_length=500, label="Reason")
+
+
+class RecordForPatientForm(forms.Form):
+    """The patient a queued death notification is about."""
+
+    patient_id = forms.UUIDField(label="Patient id")

@@ -31,11 +31,13 @@ from registration.console.forms import (
     SearchForm,
     VersionForm,
 )
+from registration.console.vital_status import vital_status_page
 from registration.models import IdentifierDomain, Patient
 from registration.selectors.domains import identifier_domains
 from registration.selectors.history import patient_history
 from registration.selectors.lookups import duplicate_candidate_summaries
 from registration.selectors.patients import patient_get, patient_search
+from registration.selectors.vital_status import vital_status_history
 from registration.services.patients import (
     DuplicateSuspectedError,
     PatientInactiveError,
@@ -217,7 +219,25 @@ class PatientConsole:
                 "can_change": can_change and patient.active,
                 "edit_url": self.url("edit", patient.id),
                 "deactivate_url": self.url("deactivate", patient.id),
+                "vital_status_url": self.url("vital_status", patient.id),
+                "vital_status_history": vital_status_history(patient_id=patient.id),
             },
+        )
+
+    def vital_status(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
+        """The vital-status page of one patient (see registration.console.vital_status)."""
+        patient = self._patient_or_404(patient_id)
+        return vital_status_page(
+            request,
+            patient.id,
+            context={
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": "Vital status",
+                "changelist_url": self.url("changelist"),
+                "patient": patient,
+            },
+            detail_url=self.url("change", patient.id),
         )
 
     def edit(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:

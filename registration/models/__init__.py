@@ -6,12 +6,15 @@ from registration.models.codes import (
     CheckDigitAlgorithm,
     Confidentiality,
     ContactRelationship,
+    DatePrecision,
     Gender,
     IdentifierUse,
     MaritalStatus,
     NameUse,
     TelecomSystem,
     TelecomUse,
+    Verification,
+    VitalStatus,
 )
 from registration.models.patient import (
     IdentifierDomain,
@@ -22,6 +25,14 @@ from registration.models.patient import (
     PatientName,
     PatientTelecom,
 )
+from registration.models.vital_status import (
+    DeathNotificationReview,
+    ReviewReason,
+    ReviewStatus,
+    VitalStatusChange,
+    VitalStatusRecord,
+    VitalStatusSource,
+)
 
 __all__ = [
     "AddressType",
@@ -29,6 +40,8 @@ __all__ = [
     "CheckDigitAlgorithm",
     "Confidentiality",
     "ContactRelationship",
+    "DatePrecision",
+    "DeathNotificationReview",
     "Gender",
     "IdentifierDomain",
     "IdentifierUse",
@@ -40,6 +53,13 @@ __all__ = [
     "PatientIdentifier",
     "PatientName",
     "PatientTelecom",
+    "ReviewReason",
+    "ReviewStatus",
     "TelecomSystem",
     "TelecomUse",
+    "Verification",
+    "VitalStatus",
+    "VitalStatusChange",
+    "VitalStatusRecord",
+    "VitalStatusSource",
 ]

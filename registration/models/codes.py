@@ -115,3 +115,27 @@ class CheckDigitAlgorithm(models.TextChoices):
 
     NONE = "none", "None"
     LUHN = "luhn", "Luhn (mod 10)"
+
+
+class VitalStatus(models.TextChoices):
+    """Whether the patient is alive (FHIR: deceased[x] absent/false, true, or unknown)."""
+
+    ALIVE = "alive", "Alive"
+    DECEASED = "deceased", "Deceased"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class DatePrecision(models.TextChoices):
+    """How much of a date of death is known; the stored date is the period's first day."""
+
+    DAY = "day", "Day"
+    MONTH = "month", "Month"
+    YEAR = "year", "Year"
+
+
+class Verification(models.TextChoices):
+    """Where a death claim stands: reported, confirmed by a steward, or refuted."""
+
+    REPORTED = "reported", "Reported"
+    VERIFIED = "verified", "Verified"
+    REFUTED = "refuted", "Refuted"

@@ -16,12 +16,15 @@ from registration.models.codes import (
     CheckDigitAlgorithm,
     Confidentiality,
     ContactRelationship,
+    DatePrecision,
     Gender,
     IdentifierUse,
     MaritalStatus,
     NameUse,
     TelecomSystem,
     TelecomUse,
+    Verification,
+    VitalStatus,
 )
 from tenancy.models import TenantOwnedModel
 
@@ -47,11 +50,31 @@ class Patient(TenantOwnedModel):
     updated_by = models.CharField(max_length=64, blank=True)
     deactivated_at = models.DateTimeField(null=True, blank=True)
     deactivation_reason = models.CharField(max_length=500, blank=True)
+    # The current vital status, a cache of the latest VitalStatusRecord (the history is there).
+    # Database defaults too, so that bulk loads' INSERT … SELECT need not name them.
+    vital_status = models.CharField(
+        max_length=16,
+        choices=VitalStatus.choices,
+        default=VitalStatus.ALIVE,
+        db_default=VitalStatus.ALIVE,
+    )
+    deceased_date = models.DateField(null=True, blank=True)
+    deceased_date_precision = models.CharField(
+        max_length=8, choices=DatePrecision.choices, blank=True, default="", db_default=""
+    )
+    vital_status_verification = models.CharField(
+        max_length=16, choices=Verification.choices, blank=True, default="", db_default=""
+    )
 
     class Meta:
         indexes = [
             models.Index(fields=["tenant", "sort_name", "id"], name="patient_sort_idx"),
             models.Index(fields=["tenant", "birth_date"], name="patient_birth_idx"),
+            models.Index(
+                fields=["tenant", "vital_status_verification"],
+                condition=models.Q(vital_status=VitalStatus.DECEASED),
+                name="patient_deceased_idx",
+            ),
         ]
 
     def __str__(self) -> str:

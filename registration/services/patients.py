@@ -25,6 +25,7 @@ from registration.models import (
     PatientTelecom,
 )
 from registration.selectors.domains import identifier_domains
+from registration.selectors.vital_status import deceased_among
 from registration.services.duplicates import DuplicateCandidate, find_likely_duplicates
 from registration.services.inputs import (
     AddressInput,
@@ -50,7 +51,7 @@ from tenancy.errors import (
     PreconditionFailedError,
     ValidationFailedError,
 )
-from tenancy.models import AuditEvent
+from tenancy.models import AuditEvent, Role
 from tenancy.principal import Principal, current_request_id
 from tenancy.services.audit import audit_record
 from tenancy.tracing import traced
@@ -74,6 +75,34 @@ class DuplicateSuspectedError(ConflictError):
     def extensions(self) -> dict[str, object]:
         """The candidates: what the front desk needs to recognise the person, no more."""
         return {"candidates": self.candidates}
+
+
+class DeceasedDuplicateError(DuplicateSuspectedError):
+    """A likely duplicate is recorded as deceased: only a data steward's review may proceed.
+
+    Either the person is that patient and alive (a steward refutes the death on the existing
+    record, which is then used), or a different person (a steward registers with an override).
+    """
+
+    code = "deceased-duplicate"
+    title = "Likely duplicate of a deceased patient"
+
+    def __init__(self, candidates: list[dict[str, Any]], deceased_ids: list[UUID]) -> None:
+        super().__init__(candidates)
+        self.detail = (
+            f"{len(deceased_ids)} likely duplicate(s) of this registration are recorded as "
+            "deceased. A data steward must review: refute the death on the existing record if "
+            "this is that person, or register with duplicate_override as a data steward."
+        )
+        self.args = (self.detail,)
+        self.deceased_ids = deceased_ids
+
+    def extensions(self) -> dict[str, object]:
+        """The candidates, and which of them are recorded as deceased."""
+        return {
+            **super().extensions(),
+            "deceased_candidate_ids": [str(pid) for pid in self.deceased_ids],
+        }
 
 
 class IdentifierConflictError(ConflictError):
@@ -310,6 +339,15 @@ def patient_register(
         _require_reason(duplicate_override_reason, "duplicate_override.reason") if override else ""
     )
     candidates = find_likely_duplicates(data)
+    deceased = sorted(deceased_among([c.patient_id for c in candidates]), key=str)
+    steward_review = override and actor is not None and actor.has_any_role(Role.DATA_STEWARD)
+    if deceased and not steward_review:
+        patient_access_log(
+            actor=actor,
+            patient_ids=[c.patient_id for c in candidates],
+            action="patient.duplicate_shown",
+        )
+        raise DeceasedDuplicateError(_candidate_summaries(candidates), deceased)
     if candidates and not override:
         # Showing the candidates is an access to their records: log it (it commits with the 409).
         patient_access_log(
@@ -332,6 +370,8 @@ def patient_register(
                 "reason": reason,
                 "candidate_ids": [str(c.patient_id) for c in candidates],
             }
+            if deceased:
+                details["duplicate_override"]["deceased_candidate_ids"] = [str(d) for d in deceased]
         audit_record(
             actor=actor,
             action="patient.registered",

@@ -70,8 +70,9 @@ ENDPOINTS = [
         lambda: {**api_body(patient_data()), "duplicate_override": {"reason": "checked"}},
         201,
         # The MPI's duplicate check: model, candidates, candidate records, name frequencies
-        # (two more than the interim exact check's identifier and name lookups).
-        max_queries=35,
+        # (two more than the interim exact check's identifier and name lookups), and which
+        # candidates are deceased (the matcher's cap, the re-registration rule).
+        max_queries=37,
     ),
     Endpoint("read", "get", lambda w, p: f"/api/v1/patients/{p.id}", None, 200),
     Endpoint(

@@ -8,7 +8,7 @@ import pytest
 from mpi.matching.model import GradeThresholds, default_parameters
 from mpi.matching.score import MatchGrade
 from mpi.models import MatchDecisionKind
-from mpi.services import matching
+from mpi.selectors.vital_status import deceased_patient_ids
 from mpi.services.decisions import match_decision_record
 from mpi.services.frequencies import name_frequencies_refresh
 from mpi.services.matching import match_patient, match_reasons, mpi_duplicate_finder
@@ -17,6 +17,7 @@ from registration.services.bulk import patients_bulk_load
 from registration.services.duplicates import exact_duplicate_finder
 from registration.services.patients import DuplicateSuspectedError, patient_register
 from registration.services.synthetic import synthetic_to_input
+from registration.services.vital_status import DeathDate, vital_status_record_death
 from registration.synthetic import generate
 from tenancy.db import tenant_scope
 from tests.integration.mpi.conftest import person, register
@@ -109,8 +110,8 @@ class TestMatchPatient:
     def test_query_count_stays_flat(self, scope, django_assert_max_num_queries):
         for given in ("John", "Jon", "Johnny", "Jonathan"):
             register(person("Smith", given, date(1985, 3, 14)))
-        # Model, candidates, candidate records, name frequencies.
-        with django_assert_max_num_queries(4):
+        # Model, candidates, candidate records, name frequencies, deceased candidates.
+        with django_assert_max_num_queries(5):
             result = match_patient(person("Smith", "John", date(1985, 3, 14)))
         assert result.candidates_scored == 4
 
@@ -139,20 +140,44 @@ class TestStewardDecisions:
         assert {c.patient_id for c in match_patient(JOHN).candidates} == {john.id, jon.id, jack.id}
 
 
-class TestDeceasedHook:
-    def test_a_deceased_patient_is_never_certain(self, scope, monkeypatch):
+class TestDeceased:
+    def test_a_deceased_patient_is_never_certain(self, scope):
         john = register(JOHN)
-        monkeypatch.setattr(matching, "deceased_patient_ids", frozenset)
+        vital_status_record_death(
+            actor=None,
+            patient_id=john.id,
+            expected_version=None,
+            death=DeathDate(date(2024, 5, 17)),
+            source="hospital",
+            channel="rest",
+        )
         (candidate,) = match_patient(JOHN).candidates
         assert candidate.patient_id == john.id
         assert candidate.grade == MatchGrade.PROBABLE
         assert candidate.grade_capped_by == "deceased"
+        assert match_patient(JOHN, only_certain=True).candidates == ()
 
-    def test_until_vital_status_exists_nobody_is_deceased(self, scope):
+    def test_a_living_patient_is_certain(self, scope):
         register(JOHN)
         (candidate,) = match_patient(JOHN).candidates
         assert candidate.grade == MatchGrade.CERTAIN
         assert candidate.grade_capped_by is None
+
+    def test_the_hook_reads_vital_status_in_one_query(self, scope, django_assert_num_queries):
+        john = register(JOHN)
+        other = register(person("Doe", "Jane", date(1990, 1, 1)))
+        vital_status_record_death(
+            actor=None,
+            patient_id=john.id,
+            expected_version=None,
+            death=DeathDate(None),
+            source="front_desk",
+            channel="console",
+        )
+        with django_assert_num_queries(1):
+            assert deceased_patient_ids([john.id, other.id]) == frozenset({john.id})
+        with django_assert_num_queries(0):
+            assert deceased_patient_ids([]) == frozenset()
 
 
 class TestTermFrequency:
