@@ -8,6 +8,7 @@ from celery import Task, shared_task
 from mpi.models import BatchJob
 from mpi.services.batch import batch_job_run
 from mpi.services.frequencies import name_frequencies_refresh
+from mpi.services.training import match_model_train
 from tenancy.db import current_tenant_id
 from tenancy.errors import TenantContextError
 from tenancy.tasks import TenantTask, enqueue_on_commit
@@ -54,3 +55,9 @@ def batch_dedupe_task(*, tenant_id: str, job_id: str) -> str:
 def batch_job_enqueue(job: BatchJob) -> None:
     """Send the job's task once the current (tenant) transaction commits."""
     enqueue_on_commit(batch_dedupe_task, tenant_id=current_tenant_id(), job_id=str(job.id))
+
+
+@shared_task(base=TenantTask, name="mpi.match_model_train", required_module="mpi")
+def match_model_train_task(*, tenant_id: str) -> int:
+    """Train the tenant's matching model on its data; returns the new version."""
+    return match_model_train(actor=None).version
