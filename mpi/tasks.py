@@ -1,12 +1,63 @@
-"""Celery tasks of the MPI: thin wrappers that run a service inside the task's tenant scope."""
+"""Celery tasks of the MPI: thin wrappers that run a service for the task's tenant."""
 
-from celery import shared_task
+from typing import Any
+from uuid import UUID
 
+from celery import Task, shared_task
+
+from mpi.models import BatchJob
+from mpi.services.batch import batch_job_run
 from mpi.services.frequencies import name_frequencies_refresh
-from tenancy.tasks import TenantTask
+from mpi.services.training import match_model_train
+from tenancy.db import current_tenant_id
+from tenancy.errors import TenantContextError
+from tenancy.tasks import TenantTask, enqueue_on_commit
 
 
-@shared_task(base=TenantTask, name="mpi.name_frequencies_refresh")
+class ChunkedTenantTask(TenantTask):
+    """A tenant task whose service commits in chunks, each in its own `tenant_scope`.
+
+    Same contract as TenantTask (the tenant is an explicit `tenant_id` kwarg, validated), but
+    the task body is not wrapped in one transaction: a long job must commit as it goes.
+    """
+
+    abstract = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raw_tenant = kwargs.get("tenant_id")
+        try:
+            UUID(str(raw_tenant))
+        except ValueError as exc:
+            raise TenantContextError(f"Task {self.name} needs a valid tenant_id") from exc
+        return Task.__call__(self, *args, **kwargs)
+
+
+@shared_task(base=TenantTask, name="mpi.name_frequencies_refresh", required_module="mpi")
 def name_frequencies_refresh_task(*, tenant_id: str) -> int:
     """Recount the tenant's name frequencies (term-frequency weights of online matching)."""
     return name_frequencies_refresh(actor=None)
+
+
+@shared_task(
+    base=ChunkedTenantTask,
+    name="mpi.batch_dedupe",
+    required_module="mpi",
+    # A worker killed mid-job leaves the message unacknowledged: it is delivered again and
+    # the job continues from its last committed chunk.
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def batch_dedupe_task(*, tenant_id: str, job_id: str) -> str:
+    """Run (or continue) a batch deduplication job; returns its final status."""
+    return str(batch_job_run(tenant_id=UUID(tenant_id), job_id=UUID(job_id)).status)
+
+
+def batch_job_enqueue(job: BatchJob) -> None:
+    """Send the job's task once the current (tenant) transaction commits."""
+    enqueue_on_commit(batch_dedupe_task, tenant_id=current_tenant_id(), job_id=str(job.id))
+
+
+@shared_task(base=TenantTask, name="mpi.match_model_train", required_module="mpi")
+def match_model_train_task(*, tenant_id: str) -> int:
+    """Train the tenant's matching model on its data; returns the new version."""
+    return match_model_train(actor=None).version

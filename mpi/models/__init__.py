@@ -1,9 +1,13 @@
 """Models of this app."""
 
+from mpi.models.batch import LIVE_BATCH_STATUSES, BatchJob, BatchJobStatus
 from mpi.models.matching import MatchDecision, MatchDecisionKind, MatchModel, NameFrequency
 from mpi.models.review import CandidateGrade, CandidateSource, CandidateStatus, MatchCandidate
 
 __all__ = [
+    "LIVE_BATCH_STATUSES",
+    "BatchJob",
+    "BatchJobStatus",
     "CandidateGrade",
     "CandidateSource",
     "CandidateStatus",

@@ -1,0 +1,330 @@
+"""Batch deduplication: blocking in PostgreSQL, chunked commits, resume, cancel, progress."""
+
+from datetime import date
+
+import pytest
+
+import mpi.services.batch as batch_service
+from mpi.models import BatchJob, BatchJobStatus, MatchCandidate, MatchDecisionKind
+from mpi.selectors.blocking import (
+    BLOCKING_RULES,
+    BatchSlice,
+    block_pairs,
+    blocked_patient_count,
+    next_key_chunk,
+)
+from mpi.selectors.models import current_match_parameters
+from mpi.services.batch import (
+    batch_job_cancel,
+    batch_job_request,
+    batch_job_resume,
+    batch_job_run,
+    register_batch_chunk_hook,
+    score_pairs,
+    unregister_batch_chunk_hook,
+)
+from mpi.services.decisions import match_decision_record
+from mpi.services.matching import placeholder_policy
+from tenancy.db import tenant_scope
+from tenancy.errors import ConflictError, NotFoundError, ValidationFailedError
+from tenancy.models import AuditEvent
+from tests.factories import make_tenant
+from tests.integration.mpi.conftest import person, register
+
+
+class WorkerKilled(BaseException):
+    """Raised by the test hook to stop a run the way a killed worker does: nothing recorded."""
+
+
+@pytest.fixture
+def tenant(committed_db):
+    return make_tenant()
+
+
+def _population():
+    """Duplicates each rule should find, strangers, and placeholder-named patients."""
+    people = {
+        # phonetic_family_year: a spelling variant
+        "smith": person("Smith", "John", date(1980, 3, 4), phone="555-0101"),
+        "smyth": person("Smyth", "John", date(1980, 3, 4), phone="555-0101"),
+        # phonetic_given_birth_date: a family name change
+        "jones": person("Jones", "Mary", date(1975, 6, 7), line="1 High St", postal_code="02139"),
+        "brown": person("Brown", "Mary", date(1975, 6, 7), line="1 High St", postal_code="02139"),
+        # phonetic_names_month_day: a mistyped birth year
+        "garcia": person("Garcia", "Maria", date(1990, 1, 2), email="mg@example.org"),
+        "garcia2": person("Garcia", "Maria", date(1991, 1, 2), email="mg@example.org"),
+        # placeholders: never block each other
+        "baby1": person("Unknown", "Baby", date(2024, 5, 1), gender="male"),
+        "baby2": person("Unknown", "Baby", date(2024, 5, 1), gender="male"),
+    }
+    strangers = [
+        ("Okafor", "Chidi"),
+        ("Nguyen", "Linh"),
+        ("Schmidt", "Hans"),
+        ("Rossi", "Luca"),
+        ("Kowalski", "Jan"),
+        ("Tanaka", "Yuki"),
+        ("Dubois", "Claire"),
+        ("Silva", "Ana"),
+        ("Smithers", "Paul"),
+        ("Johnson", "Mary"),
+    ]
+    for index, (family, given) in enumerate(strangers):
+        people[family.lower()] = person(family, given, date(1960 + index, index + 1, 10 + index))
+    return {key: register(data) for key, data in people.items()}
+
+
+@pytest.fixture
+def population(tenant):
+    with tenant_scope(tenant.id):
+        return _population()
+
+
+def _pair(a, b):
+    return tuple(sorted((a.id, b.id)))
+
+
+def _candidate_pairs(tenant):
+    with tenant_scope(tenant.id):
+        return {
+            (row.patient_low_id, row.patient_high_id): row for row in MatchCandidate.objects.all()
+        }
+
+
+def _reference(tenant):
+    """Every blocked pair (one chunk per rule) and the proposals scoring them gives."""
+    with tenant_scope(tenant.id):
+        policy = placeholder_policy()
+        pairs = []
+        for index in range(len(BLOCKING_RULES)):
+            chunk = next_key_chunk(
+                BLOCKING_RULES[index],
+                after=None,
+                chunk_patients=10**6,
+                batch_slice=BatchSlice(),
+                policy=policy,
+            )
+            if chunk is not None:
+                pairs += block_pairs(
+                    index, after=None, upto=chunk.upto, batch_slice=BatchSlice(), policy=policy
+                )
+        scored = score_pairs(pairs, parameters=current_match_parameters(), policy=policy)
+    return pairs, {(s.patient_id, s.other_patient_id) for s in scored if s.grade != "CERTAINLY_NOT"}
+
+
+def _request(tenant, **slice_years):
+    with tenant_scope(tenant.id):
+        return batch_job_request(actor=None, **slice_years)
+
+
+class TestBlocking:
+    def test_each_rule_finds_its_duplicates_and_every_pair_comes_once(self, tenant, population):
+        pairs, _ = _reference(tenant)
+        assert len(pairs) == len(set(pairs))
+        assert _pair(population["smith"], population["smyth"]) in pairs
+        assert _pair(population["jones"], population["brown"]) in pairs
+        assert _pair(population["garcia"], population["garcia2"]) in pairs
+        assert _pair(population["baby1"], population["baby2"]) not in pairs
+        assert all(low < high for low, high in pairs)
+
+    def test_counts_leave_placeholders_out(self, tenant, population):
+        with tenant_scope(tenant.id):
+            counts = [
+                blocked_patient_count(rule, BatchSlice(), placeholder_policy())
+                for rule in BLOCKING_RULES
+            ]
+        # 18 patients; the two "Unknown Baby" ones take part in no rule.
+        assert counts == [16, 16, 16]
+
+
+class TestRun:
+    def test_a_whole_tenant_run_proposes_the_duplicates(self, tenant, population):
+        _, expected = _reference(tenant)
+        job = _request(tenant)
+        job = batch_job_run(tenant_id=tenant.id, job_id=job.id, chunk_patients=3)
+        assert job.status == BatchJobStatus.SUCCEEDED
+        assert job.done == job.total == 48
+        assert job.progress == 1.0
+        assert job.pairs_per_second > 0
+        assert job.checkpoint == {"rule": len(BLOCKING_RULES), "after": None}
+        stored = _candidate_pairs(tenant)
+        assert set(stored) == expected
+        for key in ("smith", "jones", "garcia"):
+            other = {"smith": "smyth", "jones": "brown", "garcia": "garcia2"}[key]
+            assert _pair(population[key], population[other]) in stored
+        row = stored[_pair(population["smith"], population["smyth"])]
+        assert row.model_version == "default-1"
+        assert row.explanation
+        with tenant_scope(tenant.id):
+            audits = list(AuditEvent.objects.filter(action="mpi.candidates_proposed"))
+            assert sum(a.details["inserted"] for a in audits) == len(stored)
+            assert AuditEvent.objects.filter(action="mpi.batch_succeeded").count() == 1
+        assert job.proposals["inserted"] == len(stored)
+
+    def test_a_killed_run_resumes_without_losing_or_rescoring_a_pair(self, tenant, population):
+        pairs, expected = _reference(tenant)
+        job = _request(tenant)
+
+        def kill_at_3(running):
+            if running.chunks == 3:
+                raise WorkerKilled
+
+        with pytest.raises(WorkerKilled):
+            batch_job_run(
+                tenant_id=tenant.id,
+                job_id=job.id,
+                chunk_patients=3,
+                after_chunk=kill_at_3,
+            )
+        with tenant_scope(tenant.id):
+            crashed = BatchJob.objects.get(id=job.id)
+        # The third chunk rolled back with its checkpoint; two chunks stand.
+        assert (crashed.status, crashed.chunks) == (BatchJobStatus.RUNNING, 2)
+        assert 0 < crashed.done < crashed.total
+        assert 0 < crashed.progress < 1
+        job = batch_job_run(tenant_id=tenant.id, job_id=job.id, chunk_patients=3)
+        assert job.status == BatchJobStatus.SUCCEEDED
+        assert job.pairs_scored == len(pairs)
+        assert job.done == job.total
+        assert set(_candidate_pairs(tenant)) == expected
+        assert job.proposals["offered"] == len(expected)  # each pair proposed exactly once
+
+    def test_a_failed_run_is_recorded_and_resumed_on_request(self, tenant, population):
+        pairs, expected = _reference(tenant)
+        job = _request(tenant)
+
+        def fail_at_2(running):
+            if running.chunks == 2:
+                raise RuntimeError("boom with data that must not be stored")
+
+        with pytest.raises(RuntimeError):
+            batch_job_run(
+                tenant_id=tenant.id,
+                job_id=job.id,
+                chunk_patients=4,
+                after_chunk=fail_at_2,
+            )
+        with tenant_scope(tenant.id):
+            failed = BatchJob.objects.get(id=job.id)
+            assert failed.status == BatchJobStatus.FAILED
+            assert failed.error == "RuntimeError after chunk 1"
+            assert failed.finished_at is not None
+            # a failed job no longer blocks a new request, and only failed jobs resume
+            with pytest.raises(ConflictError):
+                batch_job_cancel(actor=None, job_id=job.id)
+            batch_job_resume(actor=None, job_id=job.id)
+            with pytest.raises(ConflictError):
+                batch_job_resume(actor=None, job_id=job.id)
+        job = batch_job_run(tenant_id=tenant.id, job_id=job.id, chunk_patients=4)
+        assert job.status == BatchJobStatus.SUCCEEDED
+        assert job.pairs_scored == len(pairs)
+        assert set(_candidate_pairs(tenant)) == expected
+
+    def test_decided_pairs_are_not_scored_again(self, tenant, population):
+        smith, smyth = population["smith"], population["smyth"]
+        with tenant_scope(tenant.id):
+            match_decision_record(
+                actor=None,
+                patient_id=smith.id,
+                other_patient_id=smyth.id,
+                decision=MatchDecisionKind.NOT_DUPLICATE,
+            )
+        pairs, _ = _reference(tenant)
+        assert _pair(smith, smyth) not in pairs
+        job = batch_job_run(tenant_id=tenant.id, job_id=_request(tenant).id)
+        assert job.pairs_scored == len(pairs)
+        assert _pair(smith, smyth) not in _candidate_pairs(tenant)
+
+    def test_open_candidates_are_refreshed_by_a_later_run(self, tenant, population):
+        batch_job_run(tenant_id=tenant.id, job_id=_request(tenant).id)
+        first = _candidate_pairs(tenant)
+        job = batch_job_run(tenant_id=tenant.id, job_id=_request(tenant).id)
+        assert job.proposals["inserted"] == 0
+        assert job.proposals["refreshed"] == len(first)
+        assert set(_candidate_pairs(tenant)) == set(first)
+
+    def test_a_deceased_patient_is_never_certain(self, tenant, population, monkeypatch):
+        smith, smyth = population["smith"], population["smyth"]
+        batch_job_run(tenant_id=tenant.id, job_id=_request(tenant).id)
+        assert _candidate_pairs(tenant)[_pair(smith, smyth)].grade == "certain"
+        monkeypatch.setattr(
+            batch_service, "deceased_patient_ids", lambda ids: frozenset({smyth.id}) & set(ids)
+        )
+        batch_job_run(tenant_id=tenant.id, job_id=_request(tenant).id)
+        assert _candidate_pairs(tenant)[_pair(smith, smyth)].grade == "probable"
+
+    def test_a_slice_covers_only_its_birth_years(self, tenant, population):
+        job = _request(tenant, birth_year_from=1975, birth_year_to=1985)
+        job = batch_job_run(tenant_id=tenant.id, job_id=job.id)
+        assert set(_candidate_pairs(tenant)) == {
+            _pair(population["smith"], population["smyth"]),
+            _pair(population["jones"], population["brown"]),
+        }
+        assert (job.birth_year_from, job.birth_year_to) == (1975, 1985)
+
+    def test_chunk_hooks_run_with_each_chunk(self, tenant, population):
+        seen = []
+
+        def hook(job, summary):
+            seen.append((job.chunks, summary.certain))
+
+        register_batch_chunk_hook(hook)
+        register_batch_chunk_hook(hook)
+        try:
+            job = batch_job_run(tenant_id=tenant.id, job_id=_request(tenant).id, chunk_patients=5)
+        finally:
+            unregister_batch_chunk_hook(hook)
+            unregister_batch_chunk_hook(hook)
+        assert [chunks for chunks, _ in seen] == list(range(1, job.chunks + 1))
+        assert sum(certain for _, certain in seen) == job.proposals["certain"] > 0
+
+    def test_run_refuses_an_open_transaction(self, tenant):
+        with tenant_scope(tenant.id), pytest.raises(RuntimeError):
+            batch_job_run(tenant_id=tenant.id, job_id=tenant.id)
+
+    def test_an_unknown_or_finished_job_does_nothing(self, tenant, population):
+        job = batch_job_run(tenant_id=tenant.id, job_id=_request(tenant).id)
+        again = batch_job_run(tenant_id=tenant.id, job_id=job.id)
+        assert (again.chunks, again.finished_at) == (job.chunks, job.finished_at)
+
+
+class TestRequestAndCancel:
+    def test_one_live_job_per_tenant(self, tenant):
+        _request(tenant)
+        with pytest.raises(ConflictError):
+            _request(tenant)
+        other = make_tenant()
+        assert _request(other).status == BatchJobStatus.QUEUED
+
+    def test_an_empty_slice_is_refused(self, tenant):
+        with pytest.raises(ValidationFailedError):
+            _request(tenant, birth_year_from=1990, birth_year_to=1980)
+
+    def test_cancel_a_queued_job(self, tenant):
+        job = _request(tenant)
+        with tenant_scope(tenant.id):
+            cancelled = batch_job_cancel(actor=None, job_id=job.id)
+            assert cancelled.status == BatchJobStatus.CANCELLED
+            with pytest.raises(ConflictError):
+                batch_job_cancel(actor=None, job_id=job.id)
+            with pytest.raises(NotFoundError):
+                batch_job_cancel(actor=None, job_id=tenant.id)
+        assert batch_job_run(tenant_id=tenant.id, job_id=job.id).chunks == 0
+
+    def test_cancel_a_running_job_stops_it_before_the_next_chunk(self, tenant, population):
+        job = _request(tenant)
+
+        def cancel_after_second_chunk(running):
+            if running.chunks == 2:
+                batch_job_cancel(actor=None, job_id=running.id)
+
+        job = batch_job_run(
+            tenant_id=tenant.id,
+            job_id=job.id,
+            chunk_patients=3,
+            after_chunk=cancel_after_second_chunk,
+        )
+        assert (job.status, job.chunks) == (BatchJobStatus.CANCELLED, 2)
+        assert job.done < job.total
+        with tenant_scope(tenant.id):
+            assert AuditEvent.objects.filter(action="mpi.batch_cancelled").count() == 1
