@@ -10,7 +10,7 @@ from datetime import date
 from enum import StrEnum
 from uuid import UUID
 
-from django.db.models import Exists, F, Func, OuterRef, Q, QuerySet, Value
+from django.db.models import CharField, Exists, F, Func, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Upper
 
 from registration.models import (
@@ -92,7 +92,9 @@ def address_condition(column: str | None, value: str, how: TextMatch) -> Q:
         condition = _text(column, value, how)
     else:
         addresses = addresses.annotate(
-            all_lines=Func(F("lines"), Value(" "), function="array_to_string")
+            all_lines=Func(
+                F("lines"), Value(" "), function="array_to_string", output_field=CharField()
+            )
         )
         condition = _text("all_lines", value, how)
         for part in ADDRESS_COLUMNS:
