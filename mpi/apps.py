@@ -4,7 +4,8 @@ from django.apps import AppConfig
 
 
 class MpiConfig(AppConfig):
-    """Registers the `mpi` app and plugs its matcher into registration's duplicate check."""
+    """Registers the `mpi` app; plugs its matcher into registration's duplicate check and its
+    FHIR operations ($match, $ihe-pix) into registration's FHIR facade."""
 
     name = "mpi"
     default_auto_field = "django.db.models.BigAutoField"
@@ -16,3 +17,7 @@ class MpiConfig(AppConfig):
         from registration.services.duplicates import register_duplicate_finder  # noqa: PLC0415
 
         register_duplicate_finder(mpi_duplicate_finder)
+
+        from mpi.fhir.operations import register_fhir_operations  # noqa: PLC0415
+
+        register_fhir_operations()
