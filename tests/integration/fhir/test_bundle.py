@@ -19,7 +19,7 @@ def setup():
     return tenant, client
 
 
-def _person(n: int) -> dict:
+def _person(n):
     return full_patient(
         mrn=f"B-{n}",
         name=[{"family": f"Family{n}x", "given": [f"Given{n}q"]}],
@@ -30,11 +30,11 @@ def _person(n: int) -> dict:
     )
 
 
-def _bundle(kind: str, entries: list) -> dict:
+def _bundle(kind, entries):
     return {"resourceType": "Bundle", "type": kind, "entry": entries}
 
 
-def _create(resource: dict) -> dict:
+def _create(resource):
     return {"resource": resource, "request": {"method": "POST", "url": "Patient"}}
 
 

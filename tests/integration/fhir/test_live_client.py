@@ -61,8 +61,10 @@ def test_fhirclient_reads_capabilities_creates_reads_searches_and_updates(smart)
     # fhirclient's update() sends no If-Match, which this server requires (428).
     with pytest.raises(requests.HTTPError) as refused:
         read.update(smart.server)
-    assert refused.value.response.status_code == 428
-    strict_parse(refused.value.response.json())
+    answer = refused.value.response
+    assert answer is not None
+    assert answer.status_code == 428
+    strict_parse(answer.json())
     updated = smart.server.session.put(
         f"{smart.server.base_uri}Patient/{patient_id}",
         json=read.as_json(),
