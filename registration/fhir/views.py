@@ -97,6 +97,7 @@ class FhirView(APIView):
     """Common wiring of every FHIR endpoint: module, formats, roles, OperationOutcome."""
 
     required_module = "fhir"
+    schema = None  # described by the CapabilityStatement, not the REST API's OpenAPI
     renderer_classes = [FhirJsonRenderer, PlainJsonRenderer]
     parser_classes = [FhirJsonParser, JSONParser]
     content_negotiation_class = FhirNegotiation

@@ -6,6 +6,7 @@ from datetime import date
 import pytest
 from django.test import Client
 
+from registration.fhir.operations import _OPERATIONS, PatientOperation, register_operation
 from registration.models import Patient
 from registration.services.inputs import NameInput, TelecomInput
 from registration.services.patients import patient_register
@@ -235,3 +236,28 @@ def test_metadata_is_a_valid_capability_statement(world):
         "search-type",
         "history-instance",
     }
+
+
+def test_unexpected_error_is_500_with_the_correlation_id_only(world):
+    def broken(call):
+        raise RuntimeError("Okafor 1987-03-14")  # an exception text that must not leak
+
+    register_operation(
+        PatientOperation(
+            name="broken-for-test",
+            definition="http://example.org/OperationDefinition/broken",
+            documentation="",
+            methods=frozenset({"GET"}),
+            roles=("integrator",),
+            handler=broken,
+        )
+    )
+    try:
+        response = _client(world.key).get(
+            "/fhir/Patient/$broken-for-test", headers={"X-Request-ID": "corr-123"}
+        )
+    finally:
+        _OPERATIONS.pop("broken-for-test")
+    body = _outcome(response, 500, "exception")
+    assert "corr-123" in body["issue"][0]["diagnostics"]
+    assert "Okafor" not in response.content.decode()
