@@ -225,3 +225,21 @@ def test_a_page_token_only_fits_its_own_search(people):
     token = token_url.split("_page_token=")[1]
     response = client.get("/fhir/Patient", {"_count": 1, "family": "x", "_page_token": token})
     assert response.status_code == 400
+
+
+def test_search_and_read_have_a_query_ceiling_whatever_the_page_size(people):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client, target, _, _ = people
+    counts = []
+    for params in ({"family": "muller"}, {}):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/fhir/Patient", params).status_code == 200
+        counts.append(len(queries))
+    # One result or three: the same queries (children are prefetched, never per patient).
+    assert counts[0] == counts[1]
+    assert counts[1] <= 20
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(f"/fhir/Patient/{target.id}").status_code == 200
+    assert len(queries) <= 20
