@@ -261,3 +261,17 @@ def test_unexpected_error_is_500_with_the_correlation_id_only(world):
     body = _outcome(response, 500, "exception")
     assert "corr-123" in body["issue"][0]["diagnostics"]
     assert "Okafor" not in response.content.decode()
+
+
+def test_accept_with_a_fhir_version_parameter_and_charset_content_type(world):
+    client = _client(world.key)
+    read = client.get(
+        f"/fhir/Patient/{world.patient.id}",
+        headers={"Accept": "application/fhir+json; fhirVersion=4.0"},
+    )
+    assert read.status_code == 200
+    assert read["Content-Type"] == FHIR_JSON
+    created = client.post(
+        "/fhir/Patient", full_patient(), content_type="application/fhir+json; charset=utf-8"
+    )
+    assert created.status_code == 201
