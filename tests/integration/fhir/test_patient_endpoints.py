@@ -11,6 +11,7 @@ from registration.models import Patient
 from registration.services.inputs import NameInput, TelecomInput
 from registration.services.patients import patient_register
 from tenancy.db import tenant_scope
+from tenancy.errors import PermissionDeniedError
 from tenancy.models import AuditEvent, Role
 from tests.factories import KeyFixture, make_api_key, make_tenant
 from tests.integration.fhir.conftest import FHIR_JSON, full_patient, strict_parse
@@ -275,3 +276,33 @@ def test_accept_with_a_fhir_version_parameter_and_charset_content_type(world):
         "/fhir/Patient", full_patient(), content_type="application/fhir+json; charset=utf-8"
     )
     assert created.status_code == 201
+
+
+class ModuleNotLicensedForTestError(PermissionDeniedError):
+    """Shaped like the kernel's module-entitlement refusal: a 403 naming the module."""
+
+    def extensions(self):
+        return {"module": "fhir", "candidates": [{"patient_id": "x", "family": "Okafor"}]}
+
+
+def test_permission_denied_with_module_is_403_forbidden_naming_the_module(world):
+    def refuse(call):
+        raise ModuleNotLicensedForTestError("The fhir module is not licensed for this tenant.")
+
+    register_operation(
+        PatientOperation(
+            name="refused-for-test",
+            definition="http://example.org/OperationDefinition/refused",
+            documentation="",
+            methods=frozenset({"GET"}),
+            roles=("integrator",),
+            handler=refuse,
+        )
+    )
+    try:
+        response = _client(world.key).get("/fhir/Patient/$refused-for-test")
+    finally:
+        _OPERATIONS.pop("refused-for-test")
+    body = _outcome(response, 403, "forbidden")
+    assert "module=fhir" in body["issue"][0]["diagnostics"]
+    assert "Okafor" not in response.content.decode()  # list-valued extensions never rendered
