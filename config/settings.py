@@ -189,6 +189,8 @@ SPECTACULAR_SETTINGS = {
 
 # Base of the `type` URIs of problem+json responses (RFC 9457).
 PROBLEM_TYPE_BASE = os.environ.get("PROBLEM_TYPE_BASE", "https://regsvc.example/problems/")
+# Canonical base of this service's FHIR definitions (extensions, OperationDefinitions).
+FHIR_DEFINITION_BASE = os.environ.get("FHIR_DEFINITION_BASE", "https://regsvc.example/fhir/")
 
 # --- observability (docs/OBSERVABILITY.md) ---
 # Logs: one line per record on stderr, JSON in production (LOG_FORMAT=json|text; text is the

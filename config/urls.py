@@ -1,13 +1,15 @@
 """URL wiring: health probes, the REST API, its schema and docs, and the console."""
 
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from django.views.defaults import page_not_found, server_error
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from mpi.api.urls import urlpatterns as mpi_api
 from registration.api.urls import urlpatterns as registration_api
+from registration.fhir.outcome import FHIR_JSON, internal_error_outcome, issue, operation_outcome
+from registration.fhir.urls import urlpatterns as fhir_urls
 from tenancy.api import health
 from tenancy.api.audit import AuditEventDetailApi, AuditEventListApi
 from tenancy.api.metrics import metrics
@@ -27,6 +29,7 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("", include("outbox.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("fhir/", include((fhir_urls, "fhir"), namespace="fhir")),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
@@ -39,8 +42,19 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
+def _is_fhir(request: HttpRequest) -> bool:
+    return request.path == "/fhir" or request.path.startswith("/fhir/")
+
+
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """Unknown API URLs answer in problem+json; console URLs keep Django's page."""
+    """Unknown API URLs answer in problem+json (FHIR: OperationOutcome); console URLs keep
+    Django's page."""
+    if _is_fhir(request):
+        return JsonResponse(
+            operation_outcome([issue("error", "not-found", "Not found.")]),
+            status=404,
+            content_type=FHIR_JSON,
+        )
     if _is_api(request):
         return problem_response(
             request, code="not-found", title="Not found", status=404, detail="Not found."
@@ -49,7 +63,14 @@ def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
-    """Unexpected errors: a problem+json with the request id to quote, nothing else."""
+    """Unexpected errors: a problem+json (FHIR: OperationOutcome) with the request id to
+    quote, nothing else."""
+    if _is_fhir(request):
+        return JsonResponse(
+            internal_error_outcome(getattr(request, "request_id", "")),
+            status=500,
+            content_type=FHIR_JSON,
+        )
     if _is_api(request):
         return problem_response(
             request,

@@ -4,7 +4,8 @@ from django.apps import AppConfig
 
 
 class MpiConfig(AppConfig):
-    """Registers the `mpi` app; plugs its matcher into the duplicate check and the inbox."""
+    """Registers the `mpi` app; plugs its matcher into registration's duplicate check and the
+    inbox, and its FHIR operations ($match, $ihe-pix) into registration's FHIR facade."""
 
     name = "mpi"
     default_auto_field = "django.db.models.BigAutoField"
@@ -19,3 +20,7 @@ class MpiConfig(AppConfig):
         register_duplicate_finder(mpi_duplicate_finder)
         # Death notifications are matched to patients by the MPI (see mpi.inbox).
         register_inbox_handlers()
+
+        from mpi.fhir.operations import register_fhir_operations  # noqa: PLC0415
+
+        register_fhir_operations()
