@@ -2,7 +2,7 @@
 
 The harness starts a one-worker gunicorn with `--config python:benchmarks.service.
 gunicorn_profile` and BENCH_PROFILE_OUT=<stem>; on exit the worker writes <stem>.html, <stem>.txt
-and <stem>.json (own time per package) under .local/.
+and <stem>.json (own wall time per package) under .local/.
 """
 
 import json
@@ -17,7 +17,7 @@ _seen = 0
 TOP = 8
 # The first requests of a fresh worker pay one-off costs (imports, schema loading, connection):
 # they are left out so the profile shows the steady state the load runs measured.
-SKIP = int(os.environ.get("BENCH_PROFILE_SKIP", "20"))
+SKIP = int(os.environ.get("BENCH_PROFILE_SKIP", "5"))
 
 
 def post_worker_init(worker: Any) -> None:
@@ -41,17 +41,19 @@ def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
 
 
 def heaviest(frame: Any, totals: dict[str, float], owner: str = "") -> None:
-    """Own time per package (first part of the file's short path) over the whole call tree.
+    """Own wall time (a frame's time less its children's) per package over the call tree.
 
-    pyinstrument's synthetic frames (`[self]`, `[await]`, …) count for the real frame above.
+    The package is the first part of the frame file's short path (django, psycopg, registration,
+    …); pyinstrument's synthetic frames (`[self]`, `[await]`, …) count for the real frame above.
+    Time in psycopg includes waiting for PostgreSQL.
     """
     if frame is None:
         return
-    synthetic = str(frame.function).startswith("[")
-    if not synthetic:
+    if not str(frame.function).startswith("["):
         path = str(frame.file_path_short or "")
         owner = path.split("/", 1)[0] if "/" in path else path or "<built-in>"
-    totals[owner] = totals.get(owner, 0.0) + frame.total_self_time
+    own = frame.time - sum(child.time for child in frame.children)
+    totals[owner] = totals.get(owner, 0.0) + max(own, 0.0)
     for child in frame.children:
         heaviest(child, totals, owner)
 
