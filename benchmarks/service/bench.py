@@ -276,6 +276,7 @@ def measure(size: int, files: Path, seconds: float, workers: int, profile: bool)
                 )
             except (RuntimeError, OSError, ValueError) as error:  # the figures stand without it
                 print(f"[bench] profiling failed: {error}", file=sys.stderr, flush=True)
+                result["profile_error"] = str(error)
     return result
 
 
@@ -320,7 +321,7 @@ def _profile(
         )
     summary_path = stem.with_suffix(".json")
     if not summary_path.exists():
-        return None
+        raise RuntimeError("the profiled worker wrote no profile (no request after its warm-up)")
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     top = ", ".join(f"{t['package']} {t['share']:.0%}" for t in summary["top_own_time"][:6])
     return {
@@ -433,8 +434,9 @@ def main() -> None:
                 args.append("--profile")
             measured = json.loads(_python_module(*args, env=env).splitlines()[-1])
         results["batch_dedupe"] = measured.pop("batch_dedupe")
-        if "profile" in measured:
-            results["profile"] = measured.pop("profile")
+        for key in ("profile", "profile_error"):
+            if key in measured:
+                results[key] = measured.pop(key)
         results["sizes"][str(population)] = measured
     if os.environ.get("BENCH_OUTBOX", "1") != "1":
         results["outbox"] = {"measured": False, "reason": "skipped (BENCH_OUTBOX=0)"}

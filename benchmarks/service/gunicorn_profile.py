@@ -69,8 +69,9 @@ def worker_exit(server: Any, worker: Any) -> None:
     path.with_suffix(".txt").write_text(_profiler.output_text(show_all=False), encoding="utf-8")
     session = _profiler.last_session
     totals: dict[str, float] = {}
-    heaviest(session.root_frame(), totals)
-    duration = session.duration or 1.0
+    root = session.root_frame()
+    heaviest(root, totals)
+    duration = (root.time if root is not None else 0.0) or 1.0
     top = sorted(totals.items(), key=lambda item: -item[1])[:TOP]
     path.with_suffix(".json").write_text(
         json.dumps(

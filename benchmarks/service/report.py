@@ -156,6 +156,8 @@ def render_markdown(results: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 -
             f"{profile['figure']} at {profile['size']:,} patients (ratio {profile['ratio']}): "
             f"{profile['summary']} Full profile: `{profile['path']}` (not committed)."
         )
+    elif results.get("profile_error"):
+        lines.append(f"profiling failed in this run: {results['profile_error']}")
     else:
         lines.append("not profiled in this run (set BENCH_PROFILE=1).")
     lines.append("")

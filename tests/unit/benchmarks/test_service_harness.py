@@ -7,6 +7,7 @@ must never repeat) and that its JSON summary parses.
 
 import json
 import threading
+import time
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,6 +23,7 @@ from benchmarks.service.figures import (
     ratios,
     worst_ratio,
 )
+from benchmarks.service.gunicorn_profile import heaviest
 from benchmarks.service.report import render_markdown, write_report
 from benchmarks.service.wrk import WrkRun, ensure_wrk, parse_wrk_output, wrk_command, wrk_run
 from registration.services.inputs import IdentifierInput, NameInput, PatientInput
@@ -335,3 +337,42 @@ def test_rotate_lua_sends_each_line_once_across_threads_and_offsets(tmp_path: Pa
     assert len(sent) == len(set(sent))  # no line twice, within or across the two runs
     assert all(" Api-Key rsk_test_key " in b for b in _Recorder.bodies)
     assert sum(b.startswith("/bench/patient-row ") for b in _Recorder.bodies) == second["requests"]
+
+
+def test_report_carries_the_profile_summary_or_why_there_is_none(
+    results: dict[str, Any],
+) -> None:
+    results["profile"] = {
+        "figure": "registration c=1 vs bare",
+        "size": 100_000,
+        "ratio": 0.5,
+        "summary": "own wall time by package: psycopg 40%.",
+        "path": ".local/bench/service/profiles/registration-100000.html",
+    }
+    assert "registration c=1 vs bare at 100,000 patients (ratio 0.5): own wall" in (
+        render_markdown(results)
+    )
+
+    del results["profile"]
+    results["profile_error"] = "the profiled worker wrote no profile"
+    assert "profiling failed in this run: the profiled worker wrote no profile" in (
+        render_markdown(results)
+    )
+
+
+def test_profile_summary_splits_all_wall_time_by_package() -> None:
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.001)
+    profiler.start()
+    json.dumps([{"n": n} for n in range(100_000)])
+    time.sleep(0.05)
+    session = profiler.stop()
+    totals: dict[str, float] = {}
+
+    root = session.root_frame()
+    heaviest(root, totals)
+
+    assert root is not None
+    assert sum(totals.values()) == pytest.approx(root.time)  # every sample once, none twice
+    assert "json" in totals
