@@ -78,6 +78,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# `make bench` mounts a bare ceiling endpoint (config/bench_urls.py) on its own scratch server
+# with REGSVC_BENCH_ENDPOINTS=1. Never set it in a deployment; nothing else reads it.
+BENCH_ENDPOINTS = os.environ.get("REGSVC_BENCH_ENDPOINTS", "0") == "1"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [

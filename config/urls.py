@@ -1,5 +1,6 @@
 """URL wiring: health probes, the REST API, its schema and docs, and the console."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
@@ -36,6 +37,8 @@ urlpatterns = [
     path("admin/tenant/switch/", tenant_switch, name="tenant-switch"),
     path("admin/", admin.site.urls),
 ]
+if settings.BENCH_ENDPOINTS:  # `make bench` only: the registration ceiling (config/bench_urls.py)
+    urlpatterns.append(path("", include("config.bench_urls")))
 
 
 def _is_api(request: HttpRequest) -> bool:

@@ -326,7 +326,9 @@ def enqueue_capacity(tenant_id: str, env: dict[str, str]) -> dict[str, float]:
     return result
 
 
-def lag_under_load(tenant_id: str, env: dict[str, str], bus_url: str) -> dict[str, Any]:
+def lag_under_load(
+    tenant_id: str, env: dict[str, str], bus_url: str, offered_seconds: float = OFFERED_SECONDS
+) -> dict[str, Any]:
     """Producers at OFFERED_RATE; a Celery worker + beat relay; lag from the stream entries."""
     import redis
     from django.conf import settings
@@ -367,7 +369,7 @@ def lag_under_load(tenant_id: str, env: dict[str, str], bus_url: str) -> dict[st
         client = redis.Redis.from_url(bus_url, decode_responses=True)
         client.delete(stream)  # only this phase's events count
         produced = _producers(
-            tenant_id, env, count=PRODUCERS, rate=OFFERED_RATE, seconds=OFFERED_SECONDS, mode="lean"
+            tenant_id, env, count=PRODUCERS, rate=OFFERED_RATE, seconds=offered_seconds, mode="lean"
         )
         total = sum(p["events"] for p in produced)
         deadline = time.monotonic() + 60
@@ -389,6 +391,7 @@ def lag_under_load(tenant_id: str, env: dict[str, str], bus_url: str) -> dict[st
 
     return {
         "offered_target_per_second": OFFERED_RATE,
+        "offered_seconds": offered_seconds,
         "offered_achieved_per_second": round(total / seconds),
         "produced": total,
         "delivered": len(lags),
@@ -436,9 +439,10 @@ def write_report(results: dict[str, Any]) -> Path:
         "",
         f"`make bench-outbox` on {results['machine']} (load average at start:",
         f"{results['load_average_at_start']}). Scratch database and private loopback Redis;",
-        f"backlog {BACKLOG:,} `patient.updated` events over {SHARDS:,} patients, "
+        f"backlog {results['backlog']:,} `patient.updated` events over {SHARDS:,} patients, "
         f"batches of {BATCH};",
-        f"raw and relay drains alternate {ROUNDS} times, medians shown (runs: raw {raw['runs']},",
+        f"raw and relay drains alternate {results['rounds']} times, medians shown (runs: raw "
+        f"{raw['runs']},",
         f"relay {relay['runs']} events/s).",
         "",
         "| measurement | result |",
@@ -454,7 +458,7 @@ def write_report(results: dict[str, Any]) -> Path:
         f"| offered load ({PRODUCERS} lean producers: {LEAN_EVENTS_PER_TRANSACTION} rows per "
         "tenant transaction as the app role in one round trip, then the real on-commit "
         "wake-up) "
-        f"| {lag['offered_achieved_per_second']:,} events/s for {OFFERED_SECONDS} s "
+        f"| {lag['offered_achieved_per_second']:,} events/s for {lag['offered_seconds']} s "
         f"(target {OFFERED_RATE:,}) |",
         f"| delivered | {lag['delivered']:,} of {lag['produced']:,} |",
         "| lag p50 / p90 / p99 / max (Celery worker woken on commit + beat sweep) "
@@ -471,7 +475,15 @@ def write_report(results: dict[str, Any]) -> Path:
 
 
 def _measure(
-    owner_url: str, relay_url: str, dbname: str, env: dict[str, str], bus_url: str
+    owner_url: str,
+    relay_url: str,
+    dbname: str,
+    env: dict[str, str],
+    bus_url: str,
+    *,
+    backlog: int,
+    rounds: int,
+    offered_seconds: float,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     import psycopg
 
@@ -480,10 +492,10 @@ def _measure(
     tenant = tenant_create(slug=f"bench-{uuid.uuid4().hex[:6]}", name="Benchmark")
     scratch_owner = _with_db(owner_url, dbname)
     raws, relays = [], []
-    for round_number in range(1, ROUNDS + 1):
-        fill(scratch_owner, str(tenant.id), BACKLOG)
+    for round_number in range(1, rounds + 1):
+        fill(scratch_owner, str(tenant.id), backlog)
         raws.append(raw_ceiling(_with_db(relay_url, dbname), bus_url))
-        fill(scratch_owner, str(tenant.id), BACKLOG)
+        fill(scratch_owner, str(tenant.id), backlog)
         relays.append(relay_throughput())
         print(
             f"round {round_number}: raw ceiling {raws[-1]['events_per_second']:,} events/s, "
@@ -498,15 +510,21 @@ def _measure(
     print(f"outbox_enqueue, one process: {enqueue['events_per_second']:,} events/s", flush=True)
     with psycopg.connect(scratch_owner, autocommit=True) as conn:
         conn.execute("TRUNCATE outbox_outboxevent")
-    print(f"offering {OFFERED_RATE:,} events/s for {OFFERED_SECONDS} s ...", flush=True)
-    lag = lag_under_load(str(tenant.id), env, bus_url)
+    print(f"offering {OFFERED_RATE:,} events/s for {offered_seconds} s ...", flush=True)
+    lag = lag_under_load(str(tenant.id), env, bus_url, offered_seconds)
     lag["enqueue_one_process"] = enqueue
     print(f"lag p99: {lag['lag_ms']['p99']} ms", flush=True)
     return raw, relay, lag
 
 
-def main() -> None:
-    """Run the three measurements and write the report."""
+def run_benchmark(
+    *, backlog: int = BACKLOG, rounds: int = ROUNDS, offered_seconds: float = OFFERED_SECONDS
+) -> dict[str, Any]:
+    """The three measurements on a scratch database and a private Redis; the results dict.
+
+    Importable (`make bench` calls it in a child process): it points this process's environment
+    and Django at the scratch database, so run it in a process of its own.
+    """
     owner_url = os.environ["DATABASE_OWNER_URL"]
     app_url = os.environ["DATABASE_URL"]
     relay_url = os.environ["DATABASE_RELAY_URL"]
@@ -526,7 +544,16 @@ def main() -> None:
         os.environ.update(env)
         _setup_django()
         try:
-            raw, relay, lag = _measure(owner_url, relay_url, dbname, env, bus_url)
+            raw, relay, lag = _measure(
+                owner_url,
+                relay_url,
+                dbname,
+                env,
+                bus_url,
+                backlog=backlog,
+                rounds=rounds,
+                offered_seconds=offered_seconds,
+            )
         finally:
             from django.db import connections
 
@@ -534,11 +561,12 @@ def main() -> None:
 
             connections.close_all()
             close_all_relay_connections()
-    results = {
+    return {
         "date": datetime.now(UTC).date().isoformat(),
         "machine": f"{os.cpu_count()} cores, PostgreSQL and Redis on loopback",
         "load_average_at_start": load_at_start,
-        "backlog": BACKLOG,
+        "backlog": backlog,
+        "rounds": rounds,
         "shards": SHARDS,
         "batch_size": BATCH,
         "raw_ceiling": raw,
@@ -547,7 +575,11 @@ def main() -> None:
         "lag": lag,
         "wall_seconds": round(time.monotonic() - started, 1),
     }
-    report = write_report(results)
+
+
+def main() -> None:
+    """Run the three measurements and write the report."""
+    report = write_report(run_benchmark())
     print(f"wrote {report}")
 
 
