@@ -18,5 +18,5 @@ if ! command -v promtool >/dev/null; then
 fi
 
 .venv/bin/python scripts/render_prometheus_rules.py --check
-promtool check rules ops/prometheus/rules.yml
+promtool check rules ops/prometheus/slo-rules.yml ops/prometheus/alert-rules.yml
 promtool test rules ops/prometheus/tests/*_test.yml

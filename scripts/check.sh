@@ -20,6 +20,8 @@ step "detect-secrets (against .secrets.baseline)"
 bash scripts/detect-secrets.sh
 step "migrations: in step with models, reversible, idempotent"
 bash scripts/check-migrations.sh
+step "migrations since the last release: expand-only (rollback-safe)"
+$PY scripts/lint_migrations.py
 step "alerting rules: rendered, promtool check + unit tests (fire and stay quiet)"
 bash scripts/check-alerts.sh
 step "kubernetes manifests: kustomize, kubernetes-validate, rollout policy, yamllint, checkov"

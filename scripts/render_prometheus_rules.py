@@ -1,7 +1,9 @@
 """Render the Prometheus rules from their sources (ops/prometheus/slos.yml and alerts.yml).
 
-Writes ops/prometheus/rules.yml (a plain rule file: promtool checks and unit-tests it) and
-k8s/base/monitoring/prometheusrule.yaml (the same groups in a PrometheusRule for the Prometheus
+Writes ops/prometheus/slo-rules.yml (recording rules and burn-rate alerts of the SLOs) and
+ops/prometheus/alert-rules.yml (the other alerts) — plain rule files that promtool checks and
+unit-tests, apart so that each test file evaluates only the rules it tests — and
+k8s/base/monitoring/prometheusrule.yaml (all the groups in one PrometheusRule for the Prometheus
 Operator). `--check` writes nothing and fails when either file differs from a fresh rendering,
 so the two can never drift apart (scripts/check-k8s.sh runs it).
 
@@ -17,7 +19,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_DIR = ROOT / "ops" / "prometheus"
-RULES_FILE = SOURCE_DIR / "rules.yml"
+SLO_RULES_FILE = SOURCE_DIR / "slo-rules.yml"
+ALERT_RULES_FILE = SOURCE_DIR / "alert-rules.yml"
 PROMETHEUS_RULE = ROOT / "k8s" / "base" / "monitoring" / "prometheusrule.yaml"
 RUNBOOK_BASE = "https://git.regsvc.example/registration-service/blob/main/docs/runbooks/"
 COMMON_LABELS = {"service": "regsvc", "team": "registration"}
@@ -119,10 +122,10 @@ def render() -> dict[Path, str]:
     """The text of both output files."""
     spec = yaml.safe_load((SOURCE_DIR / "slos.yml").read_text())
     hand = yaml.safe_load((SOURCE_DIR / "alerts.yml").read_text())
-    groups = slo_groups(spec) + hand["groups"]
+    slo = slo_groups(spec)
+    groups = slo + hand["groups"]
     for group in groups:
         group["rules"] = [finish(rule) for rule in group["rules"]]
-    rules = {"groups": groups}
     prometheus_rule = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
@@ -130,10 +133,11 @@ def render() -> dict[Path, str]:
             "name": "regsvc",
             "labels": {"app.kubernetes.io/name": "regsvc", "prometheus": "regsvc"},
         },
-        "spec": rules,
+        "spec": {"groups": groups},
     }
     return {
-        RULES_FILE: HEADER + _dump(rules),
+        SLO_RULES_FILE: HEADER + _dump({"groups": slo}),
+        ALERT_RULES_FILE: HEADER + _dump({"groups": hand["groups"]}),
         PROMETHEUS_RULE: HEADER + "---\n" + _dump(prometheus_rule),
     }
 
