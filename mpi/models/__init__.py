@@ -1,6 +1,7 @@
 """Models of this app."""
 
 from mpi.models.matching import MatchDecision, MatchDecisionKind, MatchModel, NameFrequency
+from mpi.models.merge import MergeStatus, PatientMerge
 from mpi.models.review import CandidateGrade, CandidateSource, CandidateStatus, MatchCandidate
 
 __all__ = [
@@ -11,5 +12,7 @@ __all__ = [
     "MatchDecision",
     "MatchDecisionKind",
     "MatchModel",
+    "MergeStatus",
     "NameFrequency",
+    "PatientMerge",
 ]

@@ -19,6 +19,8 @@ from registration.models.patient import (
     PatientAddress,
     PatientContact,
     PatientIdentifier,
+    PatientLink,
+    PatientLinkType,
     PatientName,
     PatientTelecom,
 )
@@ -38,6 +40,8 @@ __all__ = [
     "PatientAddress",
     "PatientContact",
     "PatientIdentifier",
+    "PatientLink",
+    "PatientLinkType",
     "PatientName",
     "PatientTelecom",
     "TelecomSystem",
