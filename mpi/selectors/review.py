@@ -1,0 +1,109 @@
+"""Reads of the review queue: the pairs a steward works, best first, and one pair to compare."""
+
+from dataclasses import dataclass
+from datetime import date
+from uuid import UUID
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from mpi.models import CandidateStatus, MatchCandidate, PatientMerge
+from registration.models import Patient, PatientIdentifier
+from tenancy.errors import NotFoundError
+
+UNASSIGNED = "-"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    """Queue criteria; all given must hold. `assignee` "-" means unassigned."""
+
+    status: str = CandidateStatus.OPEN
+    grade: str = ""
+    facility: str = ""
+    min_age: int | None = None
+    max_age: int | None = None
+    assignee: str = ""
+
+
+def _years_before(today: date, years: int) -> date:
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year - years, day=28)
+
+
+def _patients() -> QuerySet[Patient]:
+    return Patient.objects.prefetch_related(
+        "names",
+        Prefetch("identifiers", queryset=PatientIdentifier.objects.order_by("retired_at", "id")),
+    )
+
+
+def candidate_queue(criteria: QueueFilter, *, today: date) -> QuerySet[MatchCandidate]:
+    """Candidates meeting the criteria, most probable first (then oldest), with both patients."""
+    pairs = MatchCandidate.objects.all()
+    if criteria.status:
+        pairs = pairs.filter(status=criteria.status)
+    if criteria.grade:
+        pairs = pairs.filter(grade=criteria.grade)
+    if criteria.facility:
+        pairs = pairs.filter(
+            Q(patient_low__preferred_facility=criteria.facility)
+            | Q(patient_high__preferred_facility=criteria.facility)
+        )
+    if criteria.min_age is not None or criteria.max_age is not None:
+        born = Q()
+        if criteria.min_age is not None:
+            born &= Q(birth_date__lte=_years_before(today, criteria.min_age))
+        if criteria.max_age is not None:
+            born &= Q(birth_date__gt=_years_before(today, criteria.max_age + 1))
+        ages = Patient.objects.filter(born).values("id")
+        pairs = pairs.filter(Q(patient_low__in=ages) | Q(patient_high__in=ages))
+    if criteria.assignee == UNASSIGNED:
+        pairs = pairs.filter(assignee="")
+    elif criteria.assignee:
+        pairs = pairs.filter(assignee=criteria.assignee)
+    return pairs.prefetch_related(
+        Prefetch("patient_low", queryset=_patients()),
+        Prefetch("patient_high", queryset=_patients()),
+    ).order_by("-probability", "created_at", "id")
+
+
+def candidate_get(*, candidate_id: UUID) -> MatchCandidate:
+    """One candidate with both patients, or NotFoundError (also for other tenants')."""
+    candidate = (
+        MatchCandidate.objects.filter(id=candidate_id)
+        .prefetch_related(
+            Prefetch("patient_low", queryset=_patients()),
+            Prefetch("patient_high", queryset=_patients()),
+        )
+        .first()
+    )
+    if candidate is None:
+        raise NotFoundError("No such candidate.")
+    return candidate
+
+
+def candidate_next(*, after: MatchCandidate, criteria: QueueFilter, today: date) -> UUID | None:
+    """The next pair of the queue after `after` (the console's "skip" and "next")."""
+    ids = list(candidate_queue(criteria, today=today).values_list("id", flat=True)[:500])
+    if after.id in ids:
+        position = ids.index(after.id)
+        rest = ids[position + 1 :] or ids[:position]
+        return rest[0] if rest else None
+    return ids[0] if ids else None
+
+
+def merge_get(*, merge_id: UUID) -> PatientMerge:
+    """One merge ledger entry, or NotFoundError."""
+    merge = PatientMerge.objects.filter(id=merge_id).first()
+    if merge is None:
+        raise NotFoundError("No such merge.")
+    return merge
+
+
+def merges_of_patient(*, patient_id: UUID) -> QuerySet[PatientMerge]:
+    """The merges a patient took part in, newest first."""
+    return PatientMerge.objects.filter(
+        Q(survivor_id=patient_id) | Q(subsumed_id=patient_id)
+    ).order_by("-merged_at")
