@@ -39,8 +39,11 @@ def _patients() -> QuerySet[Patient]:
     )
 
 
-def candidate_queue(criteria: QueueFilter, *, today: date) -> QuerySet[MatchCandidate]:
-    """Candidates meeting the criteria, most probable first (then oldest), with both patients."""
+def candidate_queue(
+    criteria: QueueFilter, *, today: date, with_patients: bool = True
+) -> QuerySet[MatchCandidate]:
+    """Candidates meeting the criteria, most probable first (then oldest), with both patients
+    (names and identifiers prefetched) unless `with_patients` is false."""
     pairs = MatchCandidate.objects.all()
     if criteria.status:
         pairs = pairs.filter(status=criteria.status)
@@ -63,10 +66,13 @@ def candidate_queue(criteria: QueueFilter, *, today: date) -> QuerySet[MatchCand
         pairs = pairs.filter(assignee="")
     elif criteria.assignee:
         pairs = pairs.filter(assignee=criteria.assignee)
+    pairs = pairs.order_by("-probability", "created_at", "id")
+    if not with_patients:
+        return pairs
     return pairs.prefetch_related(
         Prefetch("patient_low", queryset=_patients()),
         Prefetch("patient_high", queryset=_patients()),
-    ).order_by("-probability", "created_at", "id")
+    )
 
 
 def candidate_get(*, candidate_id: UUID) -> MatchCandidate:

@@ -250,12 +250,12 @@ def patients_merge(
     choices = validate_field_choices(field_choices or {})
     with transaction.atomic():
         locked = _lock_patients([survivor_id, subsumed_id])
+        _require_mergeable(locked[survivor_id], locked[subsumed_id])
         _require_versions(locked, expected_versions)
         survivor, subsumed = (
             with_children(Patient.objects.filter(id=pid)).get()
             for pid in (survivor_id, subsumed_id)
         )
-        _require_mergeable(survivor, subsumed)
         result = _survivorship(survivor, subsumed, choices)
         chained = list(
             PatientLink.objects.filter(other=subsumed, type=PatientLinkType.REPLACED_BY)
