@@ -90,14 +90,22 @@ def candidate_get(*, candidate_id: UUID) -> MatchCandidate:
     return candidate
 
 
-def candidate_next(*, after: MatchCandidate, criteria: QueueFilter, today: date) -> UUID | None:
-    """The next pair of the queue after `after` (the console's "skip" and "next")."""
-    ids = list(candidate_queue(criteria, today=today).values_list("id", flat=True)[:500])
-    if after.id in ids:
-        position = ids.index(after.id)
-        rest = ids[position + 1 :] or ids[:position]
-        return rest[0] if rest else None
-    return ids[0] if ids else None
+def candidate_next(
+    *, after: MatchCandidate, criteria: QueueFilter, today: date, step: int = 1
+) -> UUID | None:
+    """The pair `step` places after `after` in the queue (-1: before), wrapping around; the
+    console's skip, next and previous. None when the queue holds no other pair."""
+    ids = list(
+        candidate_queue(criteria, today=today, with_patients=False).values_list("id", flat=True)[
+            :500
+        ]
+    )
+    others = [i for i in ids if i != after.id]
+    if not others:
+        return None
+    if after.id not in ids:
+        return others[0]
+    return ids[(ids.index(after.id) + step) % len(ids)]
 
 
 def merge_get(*, merge_id: UUID) -> PatientMerge:
