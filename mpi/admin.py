@@ -63,6 +63,7 @@ class MatchCandidateAdmin(_ReviewAdmin):
         """The queue's URLs plus claim and decide."""
         view = self.admin_site.admin_view
         return [
+            path("bulk/", view(self.bulk_view), name="mpi_matchcandidate_bulk"),
             path(
                 "<uuid:candidate_id>/claim/", view(self.claim_view), name="mpi_matchcandidate_claim"
             ),
@@ -98,6 +99,11 @@ class MatchCandidateAdmin(_ReviewAdmin):
         """Claim a pair (POST, stewards)."""
         self._require(request, change=True)
         return require_POST(lambda r: self.console.claim(r, candidate_id))(request)
+
+    def bulk_view(self, request: HttpRequest) -> HttpResponse:
+        """Decide the ticked pairs (POST, stewards)."""
+        self._require(request, change=True)
+        return require_POST(self.console.bulk)(request)
 
     def decide_view(self, request: HttpRequest, candidate_id: UUID) -> HttpResponse:
         """Merge, not a duplicate, or skip (POST, stewards)."""

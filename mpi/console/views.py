@@ -29,7 +29,7 @@ from mpi.selectors.review import (
     merge_get,
 )
 from mpi.services.merges import patients_merge, patients_unmerge
-from mpi.services.review import candidate_claim, candidate_decide
+from mpi.services.review import candidate_claim, candidate_decide, candidates_decide_bulk
 from registration.console.display import history_rows, patient_title
 from registration.selectors.history import patient_history
 from registration.selectors.patients import patient_get
@@ -140,8 +140,33 @@ class ReviewConsole:
                 ],
                 "can_decide": can_decide,
                 "me": self._me(request),
+                "bulk_url": self.url("matchcandidate_bulk") + (f"?{query}" if query else ""),
+                "decisions": MatchDecisionKind.choices,
             },
         )
+
+    def bulk(self, request: HttpRequest) -> HttpResponse:
+        """The same decision for the ticked pairs of the queue: all of them or none."""
+        suffix = f"?{request.GET.urlencode()}" if request.GET else ""
+        back = HttpResponseRedirect(self.url("matchcandidate_changelist") + suffix)
+        try:
+            ids = [UUID(value) for value in request.POST.getlist("candidate_ids")]
+            decision = MatchDecisionKind(request.POST.get("decision", ""))
+        except ValueError:
+            messages.error(request, "Tick at least one pair and choose a decision.")
+            return back
+        try:
+            decided = candidates_decide_bulk(
+                actor=request_principal(request),
+                candidate_ids=ids,
+                decision=decision,
+                reason=request.POST.get("reason", ""),
+            )
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+        else:
+            messages.success(request, f"{len(decided)} pairs decided.")
+        return back
 
     def _candidate_or_404(self, candidate_id: UUID) -> MatchCandidate:
         try:

@@ -161,3 +161,27 @@ class TestSteward:
         assert client.get("/admin/mpi/patientmerge/").status_code == 200
         missing = client.post(f"/admin/mpi/patientmerge/{uuid.uuid4()}/unmerge/", {"reason": "x"})
         assert missing.status_code == 404
+
+    def test_bulk_decision_of_ticked_pairs(self, client, world):
+        as_role(client, world["tenant"], Role.DATA_STEWARD)
+        bulk = f"{QUEUE}bulk/"
+        nothing = client.post(bulk, {"decision": "duplicate"}, follow=True)
+        assert "Give between 1 and 200" in " ".join(str(m) for m in nothing.context["messages"])
+        undecided = client.post(bulk, {"candidate_ids": ["nope"]}, follow=True)
+        assert "Tick at least one pair" in " ".join(str(m) for m in undecided.context["messages"])
+        ids = [str(world["pair"].id), str(world["second"].id)]
+        no_reason = client.post(
+            bulk, {"candidate_ids": ids, "decision": "not_duplicate"}, follow=True
+        )
+        assert "A reason is required." in [str(m) for m in no_reason.context["messages"]]
+        done = client.post(bulk, {"candidate_ids": ids, "decision": "duplicate"}, follow=True)
+        assert "2 pairs decided." in [str(m) for m in done.context["messages"]]
+        with tenant_scope(world["tenant"].id):
+            statuses = set(
+                MatchCandidate.objects.filter(id__in=ids).values_list("status", flat=True)
+            )
+        assert statuses == {CandidateStatus.DUPLICATE}
+        auditor = as_role(Client(), world["tenant"], Role.AUDITOR)
+        assert (
+            auditor.post(bulk, {"candidate_ids": ids, "decision": "duplicate"}).status_code == 403
+        )
