@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from registration.console.display import name_text
-from registration.models import Patient
+from registration.models import Gender, MaritalStatus, Patient
+from registration.services.inputs import PatientInput
 
 # Which of the engine's explanation fields belong to which compared row.
 EXPLAINS: dict[str, tuple[str, ...]] = {
@@ -39,6 +40,9 @@ class CompareRow:
     right: list[str]
     differs: bool
     explanation: list[Explained]
+    # What the field would hold after a merge into the left / right record (preview).
+    if_left_survives: list[str]
+    if_right_survives: list[str]
 
 
 def _identifiers(patient: Patient) -> list[str]:
@@ -71,6 +75,30 @@ def _values(patient: Patient) -> dict[str, list[str]]:
             f"{'active' if patient.active else 'inactive'}, version {patient.version}, "
             f"registered {patient.created_at:%Y-%m-%d}"
         ],
+    }
+
+
+def _input_values(record: PatientInput | None) -> dict[str, list[str]]:
+    """A merge preview's record, shown like `_values` shows a stored one."""
+    if record is None:
+        return {}
+    return {
+        "names": [f"{name_text(n.family, n.given)} ({n.use})" for n in record.names],
+        "birth_date": [record.birth_date.isoformat() if record.birth_date else "unknown"],
+        "gender": [str(dict(Gender.choices).get(record.gender, record.gender))],
+        "identifiers": [f"{i.type_code or 'ID'} {i.value} ({i.use})" for i in record.identifiers],
+        "telecoms": [f"{t.system}: {t.value}" for t in record.telecoms],
+        "addresses": [
+            ", ".join(p for p in (" ".join(a.lines), a.postal_code, a.city, a.country) if p)
+            for a in record.addresses
+        ],
+        "contacts": [
+            f"{c.relationship}: {' '.join(c.given)} {c.family}".strip() for c in record.contacts
+        ],
+        "language": [record.language or "—"],
+        "marital_status": [str(dict(MaritalStatus.choices).get(record.marital_status, "")) or "—"],
+        "preferred_facility": [record.preferred_facility or "—"],
+        "confidentiality": [record.confidentiality],
     }
 
 
@@ -107,11 +135,18 @@ def _explained(entries: Iterable[Mapping[str, Any]], fields: tuple[str, ...]) ->
 
 
 def compare_rows(
-    left: Patient, right: Patient, explanation: Iterable[Mapping[str, Any]]
+    left: Patient,
+    right: Patient,
+    explanation: Iterable[Mapping[str, Any]],
+    *,
+    if_left_survives: PatientInput | None = None,
+    if_right_survives: PatientInput | None = None,
 ) -> list[CompareRow]:
-    """Both records, field by field, with differences marked and the evidence per row."""
+    """Both records, field by field, with differences marked, the evidence per row and (when
+    given) the merge previews with either record as the survivor."""
     entries = list(explanation)
     mine, theirs = _values(left), _values(right)
+    as_left, as_right = _input_values(if_left_survives), _input_values(if_right_survives)
     return [
         CompareRow(
             key=key,
@@ -120,6 +155,8 @@ def compare_rows(
             right=theirs[key],
             differs=key != "record" and sorted(mine[key]) != sorted(theirs[key]),
             explanation=_explained(entries, EXPLAINS.get(key, ())),
+            if_left_survives=as_left.get(key, []),
+            if_right_survives=as_right.get(key, []),
         )
         for key, label in LABELS.items()
     ]

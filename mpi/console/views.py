@@ -28,7 +28,7 @@ from mpi.selectors.review import (
     candidate_queue,
     merge_get,
 )
-from mpi.services.merges import patients_merge, patients_unmerge
+from mpi.services.merges import patients_merge, patients_merge_preview, patients_unmerge
 from mpi.services.review import candidate_claim, candidate_decide, candidates_decide_bulk
 from registration.console.display import history_rows, patient_title
 from registration.selectors.history import patient_history
@@ -191,6 +191,13 @@ class ReviewConsole:
             return self.url("matchcandidate_change", pair_id) + suffix if pair_id else ""
 
         older = left if left.created_at <= right.created_at else right
+        previews = {}
+        if can_decide and left.active and right.active:
+            # Nothing is written: the result of a merge into either record, shown per row.
+            for survivor, subsumed in ((left, right), (right, left)):
+                previews[survivor.id] = patients_merge_preview(
+                    survivor_id=survivor.id, subsumed_id=subsumed.id
+                ).record
         return self._render(
             request,
             "matchcandidate/compare.html",
@@ -201,7 +208,14 @@ class ReviewConsole:
                 "right": right,
                 "left_title": patient_title(left),
                 "right_title": patient_title(right),
-                "rows": compare_rows(left, right, candidate.explanation),
+                "rows": compare_rows(
+                    left,
+                    right,
+                    candidate.explanation,
+                    if_left_survives=previews.get(left.id),
+                    if_right_survives=previews.get(right.id),
+                ),
+                "previews": bool(previews),
                 "left_history": history_rows(patient_history(patient_id=left.id, limit=20)),
                 "right_history": history_rows(patient_history(patient_id=right.id, limit=20)),
                 "default_survivor": older.id,

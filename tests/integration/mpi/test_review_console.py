@@ -100,6 +100,10 @@ class TestSteward:
         assert not rows["birth_date"].differs
         assert [e.level for e in rows["birth_date"].explanation] == ["exact"]
         assert page.context["next_url"].startswith(url(world["second"]))
+        # The preview: each record's MRN stays, the other's is kept with use=old.
+        row = rows["identifiers"]
+        assert row.if_left_survives == [row.left[0], row.right[0].replace("(usual)", "(old)")]
+        assert row.if_right_survives == [row.right[0], row.left[0].replace("(usual)", "(old)")]
         with tenant_scope(world["tenant"].id):
             shown = AuditEvent.objects.filter(action="patient.read").values_list(
                 "object_id", flat=True
@@ -150,6 +154,8 @@ class TestSteward:
         assert merged["Location"] == f"/admin/mpi/patientmerge/{merge.id}/change/"
         page = client.get(merged["Location"])
         assert page.context["can_unmerge"]
+        subsumed_page = client.get(f"/admin/registration/patient/{b.id}/change/")
+        assert b'data-type="replaced-by"' in subsumed_page.content
         assert b"Replaced by" in page.content
         no_reason = client.post(f"/admin/mpi/patientmerge/{merge.id}/unmerge/", follow=True)
         assert "A reason is required." in [str(m) for m in no_reason.context["messages"]]
