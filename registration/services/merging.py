@@ -250,8 +250,13 @@ def _by_patient(rows: Rows, patient_id: UUID) -> Rows:
     return [row for row in rows if row["patient_id"] == str(patient_id)]
 
 
+# Derived columns that follow another field (the birth year on names follows the birth date):
+# a later edit of that field alone is not an edit of the list.
+DERIVED = ("id", "birth_year")
+
+
 def _strip(rows: Rows) -> Rows:
-    return [{k: v for k, v in row.items() if k != "id"} for row in rows]
+    return [{k: v for k, v in row.items() if k not in DERIVED} for row in rows]
 
 
 def patients_unmerge_rows(

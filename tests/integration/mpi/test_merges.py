@@ -281,6 +281,21 @@ class TestUnmerge:
         assert [i.use for i in kept.identifiers.all()] == ["usual"]
         assert patient_get(patient_id=subsumed.id).active is True
 
+    def test_a_later_birth_date_edit_keeps_the_date_and_restores_the_names(self, steward):
+        survivor = register(steward)
+        subsumed = register(steward, names=(NameInput(family="Bello", given=("Ada",)),))
+        done = merge(steward, survivor, subsumed)
+        patient_patch(
+            actor=steward,
+            patient_id=survivor.id,
+            expected_version=2,
+            changes={"birth_date": date(1988, 3, 14)},
+        )
+        undone = patients_unmerge(actor=steward, merge_id=done.id, reason="wrong")
+        kept = patient_get(patient_id=survivor.id)
+        assert undone.unmerge_kept == ["birth_date"]
+        assert [(n.family, n.birth_year) for n in kept.names.all()] == [("Okafor", 1988)]
+
     def test_unknown_merge_and_missing_reason(self, steward):
         with pytest.raises(NotFoundError):
             patients_unmerge(actor=steward, merge_id=uuid.uuid4(), reason="x")
