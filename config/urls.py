@@ -7,6 +7,7 @@ from django.urls import include, path
 from django.views.defaults import page_not_found, server_error
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from mpi.api.review_urls import urlpatterns as mpi_review_api
 from mpi.api.urls import urlpatterns as mpi_api
 from registration.api.urls import urlpatterns as registration_api
 from registration.fhir.outcome import FHIR_JSON, internal_error_outcome, issue, operation_outcome
@@ -20,6 +21,7 @@ from tenancy.views import tenant_switch
 api_v1 = [
     *registration_api,
     *mpi_api,
+    *mpi_review_api,
     path("audit-events", AuditEventListApi.as_view(), name="audit-event-list"),
     path("audit-events/<int:event_id>", AuditEventDetailApi.as_view(), name="audit-event-detail"),
 ]

@@ -2,6 +2,7 @@
 
 from mpi.models.batch import LIVE_BATCH_STATUSES, BatchJob, BatchJobStatus
 from mpi.models.matching import MatchDecision, MatchDecisionKind, MatchModel, NameFrequency
+from mpi.models.merge import MergeStatus, PatientMerge
 from mpi.models.review import CandidateGrade, CandidateSource, CandidateStatus, MatchCandidate
 
 __all__ = [
@@ -15,5 +16,7 @@ __all__ = [
     "MatchDecision",
     "MatchDecisionKind",
     "MatchModel",
+    "MergeStatus",
     "NameFrequency",
+    "PatientMerge",
 ]

@@ -14,6 +14,7 @@ from registration.models import (
     MaritalStatus,
     NameUse,
     Patient,
+    PatientLinkType,
     TelecomSystem,
     TelecomUse,
     VitalStatus,
@@ -198,6 +199,14 @@ class VitalStatusSummarySerializer(Serializer):
         return patient.vital_status == VitalStatus.DECEASED
 
 
+class PatientLinkSerializer(Serializer):
+    """A link to another patient record (FHIR Patient.link): replaced-by on a record merged
+    away (always the final survivor), replaces on the survivor, seealso between linked records."""
+
+    type = serializers.ChoiceField(PatientLinkType.choices)
+    other_id = serializers.UUIDField()
+
+
 class PatientOutputSerializer(Serializer):
     """A patient record as the API shows it."""
 
@@ -219,6 +228,11 @@ class PatientOutputSerializer(Serializer):
     updated_at = serializers.DateTimeField()
     deactivated_at = serializers.DateTimeField(allow_null=True)
     vital_status = VitalStatusSummarySerializer(source="*", read_only=True)
+    enterprise_id = serializers.UUIDField(
+        help_text="The enterprise person (EUID) this record belongs to; shared by linked and "
+        "merged records."
+    )
+    links = PatientLinkSerializer(many=True)
 
 
 class PatientSearchSerializer(CursorQuerySerializer):

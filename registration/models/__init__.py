@@ -22,6 +22,8 @@ from registration.models.patient import (
     PatientAddress,
     PatientContact,
     PatientIdentifier,
+    PatientLink,
+    PatientLinkType,
     PatientName,
     PatientTelecom,
 )
@@ -51,6 +53,8 @@ __all__ = [
     "PatientAddress",
     "PatientContact",
     "PatientIdentifier",
+    "PatientLink",
+    "PatientLinkType",
     "PatientName",
     "PatientTelecom",
     "ReviewReason",

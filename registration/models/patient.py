@@ -6,6 +6,7 @@ save()."""
 import uuid
 
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.functions import RandomUUID
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models.functions import Lower, Upper
@@ -65,6 +66,10 @@ class Patient(TenantOwnedModel):
     vital_status_verification = models.CharField(
         max_length=16, choices=Verification.choices, blank=True, default="", db_default=""
     )
+    # The enterprise person (EUID) this record belongs to. Every record gets its own at creation
+    # (a database default, so bulk COPY loads get one too); the MPI re-points it when it links
+    # records of one person or merges them. Registration never interprets it.
+    enterprise_id = models.UUIDField(db_default=RandomUUID(), editable=False)
 
     class Meta:
         indexes = [
@@ -75,6 +80,7 @@ class Patient(TenantOwnedModel):
                 condition=models.Q(vital_status=VitalStatus.DECEASED),
                 name="patient_deceased_idx",
             ),
+            models.Index(fields=["tenant", "enterprise_id"], name="patient_enterprise_idx"),
         ]
 
     def __str__(self) -> str:
@@ -281,3 +287,42 @@ class PatientContact(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"Contact {self.pk}"
+
+
+class PatientLinkType(models.TextChoices):
+    """How a record relates to another (FHIR Patient.link.type)."""
+
+    REPLACED_BY = "replaced-by", "Replaced by"
+    REPLACES = "replaces", "Replaces"
+    REFER = "refer", "Refer"
+    SEEALSO = "seealso", "See also"
+
+
+class PatientLink(TenantOwnedModel):
+    """A link from one patient record to another, rendered as FHIR Patient.link.
+
+    Written by merges (replaced-by on the subsumed record, replaces on the survivor) and kept
+    pointing at the final survivor when merges chain. `merge_id` names the merge ledger entry
+    that created the link (the MPI owns the ledger; registration only keeps the id).
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="links")
+    other = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    type = models.CharField(max_length=16, choices=PatientLinkType.choices)
+    merge_id = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "patient", "other", "type"], name="patient_link_unique"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(patient=models.F("other")), name="patient_link_not_self"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "other"], name="patient_link_other_idx")]
+
+    def __str__(self) -> str:
+        return f"Link {self.pk} ({self.type})"

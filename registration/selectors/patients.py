@@ -17,7 +17,7 @@ from registration.models import (
 from registration.services.search_keys import fold, phone_key, postal_key
 from tenancy.errors import NotFoundError
 
-CHILDREN = ("names", "telecoms", "addresses", "contacts")
+CHILDREN = ("names", "telecoms", "addresses", "contacts", "links")
 
 
 def with_children(patients: QuerySet[Patient]) -> QuerySet[Patient]:

@@ -70,9 +70,10 @@ ENDPOINTS = [
         lambda: {**api_body(patient_data()), "duplicate_override": {"reason": "checked"}},
         201,
         # The MPI's duplicate check: model, candidates, candidate records, name frequencies
-        # (two more than the interim exact check's identifier and name lookups), and which
-        # candidates are deceased (the matcher's cap, the re-registration rule).
-        max_queries=37,
+        # (two more than the interim exact check's identifier and name lookups), which
+        # candidates are deceased (the matcher's cap, the re-registration rule), and the
+        # record's links (Patient.link) in the response.
+        max_queries=38,
     ),
     Endpoint("read", "get", lambda w, p: f"/api/v1/patients/{p.id}", None, 200),
     Endpoint(
@@ -82,7 +83,7 @@ ENDPOINTS = [
         lambda: api_body(patient_data(gender="other")),
         200,
         if_match=True,
-        max_queries=33,
+        max_queries=34,  # +1: the record's links in the response
     ),
     Endpoint(
         "change",
@@ -100,7 +101,7 @@ ENDPOINTS = [
         lambda: {"reason": "registered twice"},
         200,
         if_match=True,
-        max_queries=22,
+        max_queries=23,  # +1: the record's links in the response
     ),
     Endpoint("identifiers", "get", lambda w, p: f"/api/v1/patients/{p.id}/identifiers", None, 200),
     Endpoint(

@@ -1,0 +1,1 @@
+"""Console pages of the steward review queue and the merge ledger."""

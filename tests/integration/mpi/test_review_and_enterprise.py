@@ -1,0 +1,247 @@
+"""Review queue services and selectors, enterprise links and the golden record."""
+
+import uuid
+from datetime import date
+
+import pytest
+
+from mpi.models import (
+    CandidateGrade,
+    CandidateSource,
+    CandidateStatus,
+    MatchCandidate,
+    MatchDecision,
+    MatchDecisionKind,
+)
+from mpi.selectors.enterprise import enterprise_person_get
+from mpi.selectors.review import QueueFilter, candidate_get, candidate_next, candidate_queue
+from mpi.services.enterprise import candidates_auto_link, enterprise_link_pair
+from mpi.services.merges import patients_unmerge
+from mpi.services.review import (
+    CandidateClosedError,
+    candidate_claim,
+    candidate_decide,
+    candidate_reopen,
+    candidates_decide_bulk,
+)
+from registration.models import Patient, PatientLink
+from registration.services.inputs import NameInput
+from registration.services.patients import patient_deactivate
+from tenancy.db import tenant_scope
+from tenancy.errors import ConflictError, NotFoundError, ValidationFailedError
+from tenancy.models import AuditEvent, Role
+from tests.factories import make_tenant, make_user, principal_for
+from tests.integration.mpi.test_merges import merge, record, register
+
+TODAY = date(2026, 11, 29)
+DUP = MatchDecisionKind.DUPLICATE
+NOT_DUP = MatchDecisionKind.NOT_DUPLICATE
+
+
+@pytest.fixture
+def steward(db):
+    tenant = make_tenant()
+    actor = principal_for(make_user(tenant, Role.DATA_STEWARD), tenant, Role.DATA_STEWARD)
+    with tenant_scope(tenant.id):
+        yield actor
+
+
+def propose(
+    actor, a: Patient, b: Patient, probability: float = 0.9, grade: str = CandidateGrade.PROBABLE
+) -> MatchCandidate:
+    low, high = sorted((a.id, b.id))
+    return MatchCandidate.objects.create(
+        tenant_id=actor.tenant_id,
+        patient_low_id=low,
+        patient_high_id=high,
+        probability=probability,
+        weight=probability * 20,
+        grade=grade,
+        explanation=[{"field": "family", "level": "exact", "weight": 4.2}],
+        model_version="default-1",
+        source=CandidateSource.BATCH,
+    )
+
+
+class TestQueue:
+    def test_sorted_by_probability_and_filtered(self, steward):
+        young = register(steward, birth_date=date(2010, 5, 1), preferred_facility="north")
+        old = register(steward, birth_date=date(1940, 5, 1))
+        other = register(steward, birth_date=date(1980, 5, 1))
+        low = propose(steward, young, old, 0.6, CandidateGrade.POSSIBLE)
+        high = propose(steward, old, other, 0.97, CandidateGrade.CERTAIN)
+
+        def ids(**criteria):
+            return [c.id for c in candidate_queue(QueueFilter(**criteria), today=TODAY)]
+
+        assert ids() == [high.id, low.id]
+        assert ids(grade="possible") == [low.id]
+        assert ids(facility="north") == [low.id]
+        assert ids(max_age=20) == [low.id]
+        assert ids(min_age=40, max_age=50) == [high.id]
+        assert ids(min_age=90) == []
+        candidate_claim(actor=steward, candidate_id=low.id)
+        assert ids(assignee=steward.label) == [low.id]
+        assert ids(assignee="-") == [high.id]
+        assert ids(status="") == [high.id, low.id]
+        assert candidate_next(after=high, criteria=QueueFilter(), today=TODAY) == low.id
+        assert candidate_next(after=low, criteria=QueueFilter(), today=TODAY) == high.id
+        pair = candidate_get(candidate_id=high.id)
+        assert {pair.patient_low.id, pair.patient_high.id} == {old.id, other.id}
+        with pytest.raises(NotFoundError):
+            candidate_get(candidate_id=uuid.uuid4())
+
+
+class TestDecisions:
+    def test_decide_reopen_and_labels(self, steward):
+        a, b = register(steward), register(steward)
+        pair = propose(steward, a, b)
+        with pytest.raises(ValidationFailedError):
+            candidate_decide(actor=steward, candidate_id=pair.id, decision=NOT_DUP)
+        candidate_decide(actor=steward, candidate_id=pair.id, decision=NOT_DUP, reason="twins")
+        pair.refresh_from_db()
+        assert (pair.status, pair.reason, pair.decided_by) == (
+            CandidateStatus.NOT_DUPLICATE,
+            "twins",
+            steward.label,
+        )
+        assert MatchDecision.objects.get().decision == "not_duplicate"
+        with pytest.raises(CandidateClosedError):
+            candidate_decide(actor=steward, candidate_id=pair.id, decision=DUP)
+        with pytest.raises(CandidateClosedError):
+            candidate_claim(actor=steward, candidate_id=pair.id)
+        candidate_reopen(actor=steward, candidate_id=pair.id, reason="new evidence")
+        pair.refresh_from_db()
+        assert pair.status == CandidateStatus.OPEN
+        assert not MatchDecision.objects.exists()
+        with pytest.raises(CandidateClosedError):
+            candidate_reopen(actor=steward, candidate_id=pair.id, reason="again")
+        candidate_decide(actor=steward, candidate_id=pair.id, decision=DUP)
+        assert MatchDecision.objects.get().decision == "duplicate"
+        actions = list(
+            AuditEvent.objects.filter(object_type="match_candidate")
+            .order_by("id")
+            .values_list("action", flat=True)
+        )
+        assert actions == [
+            "mpi.candidate_decided",
+            "mpi.candidate_reopened",
+            "mpi.candidate_decided",
+        ]
+
+    def test_bulk_is_all_or_nothing(self, steward):
+        a, b, c = register(steward), register(steward), register(steward)
+        first, second = propose(steward, a, b), propose(steward, a, c)
+        candidate_decide(actor=steward, candidate_id=second.id, decision=DUP)
+        with pytest.raises(CandidateClosedError):
+            candidates_decide_bulk(actor=steward, candidate_ids=[first.id, second.id], decision=DUP)
+        first.refresh_from_db()
+        assert first.status == CandidateStatus.OPEN
+        with pytest.raises(ValidationFailedError):
+            candidates_decide_bulk(actor=steward, candidate_ids=[], decision=DUP)
+        with pytest.raises(NotFoundError):
+            candidates_decide_bulk(actor=steward, candidate_ids=[uuid.uuid4()], decision=DUP)
+        done = candidates_decide_bulk(
+            actor=steward, candidate_ids=[first.id], decision=NOT_DUP, reason="different"
+        )
+        assert [c.status for c in done] == [CandidateStatus.NOT_DUPLICATE]
+
+    def test_claim_assign_release(self, steward):
+        a, b = register(steward), register(steward)
+        pair = propose(steward, a, b)
+        assert candidate_claim(actor=steward, candidate_id=pair.id).assignee == steward.label
+        assert candidate_claim(
+            actor=steward, candidate_id=pair.id, assignee="user:99"
+        ).assignee == ("user:99")
+        released = candidate_claim(actor=steward, candidate_id=pair.id, assignee="")
+        assert (released.assignee, released.assigned_at) == ("", None)
+        with pytest.raises(ValidationFailedError):
+            candidate_claim(actor=steward, candidate_id=pair.id, assignee="x" * 65)
+        with pytest.raises(NotFoundError):
+            candidate_claim(actor=steward, candidate_id=uuid.uuid4())
+
+
+class TestEnterprise:
+    def test_every_patient_has_its_own_euid_and_links_join_groups(self, steward):
+        a, b, c = register(steward), register(steward), register(steward)
+        euids = {p.enterprise_id for p in Patient.objects.all()}
+        assert len(euids) == 3
+        euid = enterprise_link_pair(
+            actor=steward, patient_id=a.id, other_patient_id=b.id, source="steward"
+        )
+        enterprise_link_pair(
+            actor=steward, patient_id=c.id, other_patient_id=b.id, source="steward"
+        )
+        assert {p.enterprise_id for p in Patient.objects.all()} == {c.enterprise_id}
+        assert euid == a.enterprise_id
+        assert (
+            enterprise_link_pair(
+                actor=steward, patient_id=a.id, other_patient_id=c.id, source="steward"
+            )
+            == c.enterprise_id
+        )
+        assert PatientLink.objects.filter(type="seealso").count() == 4
+        with pytest.raises(ValidationFailedError):
+            enterprise_link_pair(actor=steward, patient_id=a.id, other_patient_id=a.id, source="x")
+        with pytest.raises(ValidationFailedError):
+            enterprise_link_pair(actor=steward, patient_id=a.id, other_patient_id=b.id, source="x")
+        with pytest.raises(NotFoundError):
+            enterprise_link_pair(
+                actor=steward, patient_id=a.id, other_patient_id=uuid.uuid4(), source="steward"
+            )
+
+    def test_euid_survives_a_merge_and_unmerge_gives_it_back(self, steward):
+        a, b, linked = register(steward), register(steward), register(steward)
+        enterprise_link_pair(
+            actor=steward, patient_id=b.id, other_patient_id=linked.id, source="steward"
+        )
+        b_euid = Patient.objects.get(id=b.id).enterprise_id
+        done = merge(steward, a, b)
+        assert {p.enterprise_id for p in Patient.objects.all()} == {a.enterprise_id}
+        patients_unmerge(actor=steward, merge_id=done.id, reason="wrong")
+        assert Patient.objects.get(id=b.id).enterprise_id == b_euid
+        assert Patient.objects.get(id=linked.id).enterprise_id == b_euid
+        assert Patient.objects.get(id=a.id).enterprise_id == a.enterprise_id
+
+    def test_auto_link_links_open_certain_pairs_only(self, steward):
+        a, b, c, d, e = (register(steward) for _ in range(5))
+        certain = propose(steward, a, b, 0.99, CandidateGrade.CERTAIN)
+        probable = propose(steward, c, d, 0.9, CandidateGrade.PROBABLE)
+        inactive = propose(steward, d, e, 0.99, CandidateGrade.CERTAIN)
+        patient_deactivate(actor=steward, patient_id=e.id, expected_version=1, reason="test")
+        assert candidates_auto_link(actor=None) == 1
+        assert candidates_auto_link(actor=None) == 0
+        for pair in (certain, probable, inactive):
+            pair.refresh_from_db()
+        assert (certain.auto_linked, certain.status) == (True, CandidateStatus.OPEN)
+        assert not probable.auto_linked
+        assert not inactive.auto_linked
+        assert (
+            Patient.objects.get(id=a.id).enterprise_id == Patient.objects.get(id=b.id).enterprise_id
+        )
+        other = propose(steward, c, e, 0.99, CandidateGrade.CERTAIN)
+        assert candidates_auto_link(actor=None, candidate_ids=[other.id, probable.id]) == 0
+
+    def test_golden_record_from_linked_records(self, steward):
+        a = register(steward, language="", marital_status="M")
+        b = register(
+            steward,
+            data=record(names=(NameInput(family="Okafor", given=("Ada",)),), language="fr"),
+        )
+        patient_deactivate(actor=steward, patient_id=b.id, expected_version=1, reason="x")
+        with pytest.raises(ConflictError):  # only active records are linked
+            enterprise_link_pair(
+                actor=steward, patient_id=a.id, other_patient_id=b.id, source="steward"
+            )
+        b = register(steward, language="fr", birth_date=date(1987, 3, 15))
+        euid = enterprise_link_pair(
+            actor=steward, patient_id=a.id, other_patient_id=b.id, source="steward"
+        )
+        person = enterprise_person_get(euid=euid)
+        assert {p.id for p in person.records} >= {a.id, b.id}
+        assert person.golden.language == "fr"
+        assert person.golden.marital_status == "M"
+        assert person.golden.birth_date == date(1987, 3, 15)  # most recent record wins
+        assert len(person.golden.identifiers) == 2
+        with pytest.raises(NotFoundError):
+            enterprise_person_get(euid=uuid.uuid4())

@@ -1,0 +1,259 @@
+"""Review queue, merge and enterprise-person endpoints through the shared checklist (anonymous
+401, wrong role 403, another tenant's objects 404, happy path per allowed role, problem+json
+errors, query ceilings), then a steward's flow over REST."""
+
+import uuid
+
+import pytest
+from django.test import Client
+
+from mpi.models import CandidateGrade, CandidateSource, MatchCandidate
+from registration.models import Patient
+from tenancy.db import tenant_scope
+from tenancy.models import Role
+from tests.factories import make_api_key, make_tenant
+from tests.integration.mpi.test_merges import register
+
+pytestmark = pytest.mark.django_db
+PROBLEM = "application/problem+json"
+READERS = [Role.DATA_STEWARD, Role.TENANT_ADMIN, Role.INTEGRATOR, Role.AUDITOR]
+DECIDERS = [Role.DATA_STEWARD, Role.TENANT_ADMIN]
+
+
+def propose(tenant_id, a: Patient, b: Patient, probability: float = 0.9) -> MatchCandidate:
+    low, high = sorted((a.id, b.id))
+    return MatchCandidate.objects.create(
+        tenant_id=tenant_id,
+        patient_low_id=low,
+        patient_high_id=high,
+        probability=probability,
+        weight=12.5,
+        grade=CandidateGrade.PROBABLE,
+        explanation=[{"field": "birth_date", "level": "exact", "weight": 6.1}],
+        model_version="default-1",
+        source=CandidateSource.BATCH,
+    )
+
+
+@pytest.fixture
+def world():
+    tenant, other = make_tenant(), make_tenant()
+    with tenant_scope(tenant.id):
+        a, b, c = register(None), register(None), register(None)
+        pair = propose(tenant.id, a, b, 0.95)
+        second = propose(tenant.id, b, c, 0.7)
+    with tenant_scope(other.id):
+        x, y = register(None), register(None)
+        foreign = propose(other.id, x, y)
+    return {
+        "tenant": tenant,
+        "a": a,
+        "b": b,
+        "c": c,
+        "pair": pair,
+        "second": second,
+        "foreign": foreign,
+        "x": x,
+    }
+
+
+def call(client: Client, method: str, url: str, key=None, body=None):
+    headers = key.header if key else {}
+    if method == "get":
+        return client.get(url, headers=headers)
+    return client.post(url, body or {}, content_type="application/json", headers=headers)
+
+
+def merge_body(world, survivor="a", subsumed="b", **extra):
+    return {
+        "survivor_id": str(world[survivor].id),
+        "subsumed_id": str(world[subsumed].id),
+        "reason": "same person",
+        "survivor_version": 1,
+        "subsumed_version": 1,
+        **extra,
+    }
+
+
+class TestChecklist:
+    @pytest.mark.parametrize(
+        ("method", "url"),
+        [
+            ("get", "/api/v1/match-candidates"),
+            ("post", "/api/v1/merges"),
+            ("post", "/api/v1/merges/preview"),
+            ("get", f"/api/v1/enterprise-persons/{uuid.uuid4()}"),
+        ],
+    )
+    def test_anonymous_is_401_problem(self, client, world, method, url):
+        response = call(client, method, url)
+        assert response.status_code == 401
+        assert response["Content-Type"] == PROBLEM
+
+    def test_front_desk_reads_nothing_and_readers_decide_nothing(self, client, world):
+        front = make_api_key(world["tenant"], Role.FRONT_DESK)
+        assert call(client, "get", "/api/v1/match-candidates", front).status_code == 403
+        for role in (Role.INTEGRATOR, Role.AUDITOR):
+            key = make_api_key(world["tenant"], role)
+            pair = world["pair"].id
+            for url, body in (
+                (f"/api/v1/match-candidates/{pair}/decision", {"decision": "duplicate"}),
+                (f"/api/v1/match-candidates/{pair}/claim", {}),
+                ("/api/v1/merges", merge_body(world)),
+                ("/api/v1/merges/preview", merge_body(world)),
+            ):
+                response = call(client, "post", url, key, body)
+                assert response.status_code == 403, url
+                assert response.json()["code"] == "forbidden"
+
+    @pytest.mark.parametrize("role", READERS)
+    def test_readers_list_the_queue_within_a_query_ceiling(
+        self, client, world, role, django_assert_max_num_queries
+    ):
+        key = make_api_key(world["tenant"], role)
+        with django_assert_max_num_queries(12):
+            response = call(client, "get", "/api/v1/match-candidates", key)
+        assert response.status_code == 200, response.content
+        ids = [c["id"] for c in response.json()["results"]]
+        assert ids == [str(world["pair"].id), str(world["second"].id)]
+        assert str(world["foreign"].id) not in ids
+
+    def test_another_tenants_objects_are_404(self, client, world):
+        key = make_api_key(world["tenant"], Role.DATA_STEWARD)
+        foreign = world["foreign"].id
+        for method, url, body in (
+            ("get", f"/api/v1/match-candidates/{foreign}", None),
+            ("post", f"/api/v1/match-candidates/{foreign}/claim", {}),
+            ("post", f"/api/v1/match-candidates/{foreign}/decision", {"decision": "duplicate"}),
+            ("post", "/api/v1/merges", merge_body(world, subsumed="x")),
+            ("post", "/api/v1/merges/preview", merge_body(world, subsumed="x")),
+            ("get", f"/api/v1/merges/{uuid.uuid4()}", None),
+            ("get", f"/api/v1/enterprise-persons/{world['x'].enterprise_id}", None),
+        ):
+            response = call(client, method, url, key, body)
+            assert response.status_code == 404, url
+            assert response["Content-Type"] == PROBLEM
+
+    def test_error_shapes(self, client, world):
+        key = make_api_key(world["tenant"], Role.DATA_STEWARD)
+        bad = call(client, "get", "/api/v1/match-candidates?grade=sure", key)
+        assert bad.status_code == 400
+        assert bad["Content-Type"] == PROBLEM
+        stale = call(client, "post", "/api/v1/merges", key, merge_body(world, subsumed_version=9))
+        assert stale.status_code == 412
+        assert stale.json()["code"] == "precondition-failed"
+        choice = call(
+            client,
+            "post",
+            "/api/v1/merges",
+            key,
+            merge_body(world, field_choices={"gender": "both"}),
+        )
+        assert choice.status_code == 422
+        assert choice.json()["errors"][0]["field"] == "field_choices.gender"
+        reason = call(
+            client,
+            "post",
+            f"/api/v1/match-candidates/{world['pair'].id}/decision",
+            key,
+            {"decision": "not_duplicate"},
+        )
+        assert reason.status_code == 422
+        assert reason.json()["errors"][0]["field"] == "reason"
+
+
+class TestStewardFlow:
+    @pytest.mark.parametrize("role", DECIDERS)
+    def test_claim_decide_reopen_bulk(self, client, world, role):
+        key = make_api_key(world["tenant"], role)
+        pair, second = world["pair"].id, world["second"].id
+        claimed = call(client, "post", f"/api/v1/match-candidates/{pair}/claim", key)
+        assert claimed.json()["assignee"] == f"api-key:{key.id}"
+        mine = call(client, "get", f"/api/v1/match-candidates?assignee=api-key:{key.id}", key)
+        assert [c["id"] for c in mine.json()["results"]] == [str(pair)]
+        decided = call(
+            client,
+            "post",
+            f"/api/v1/match-candidates/{pair}/decision",
+            key,
+            {"decision": "not_duplicate", "reason": "twins"},
+        )
+        assert decided.json()["status"] == "not_duplicate"
+        again = call(
+            client,
+            "post",
+            f"/api/v1/match-candidates/{pair}/decision",
+            key,
+            {"decision": "duplicate"},
+        )
+        assert again.status_code == 409
+        assert again.json()["code"] == "candidate-closed"
+        reopened = call(
+            client, "post", f"/api/v1/match-candidates/{pair}/reopen", key, {"reason": "recheck"}
+        )
+        assert reopened.json()["status"] == "open"
+        bulk = call(
+            client,
+            "post",
+            "/api/v1/match-candidates/decisions",
+            key,
+            {"candidate_ids": [str(pair), str(second)], "decision": "duplicate"},
+        )
+        assert [c["status"] for c in bulk.json()] == ["duplicate", "duplicate"]
+        detail = call(client, "get", f"/api/v1/match-candidates/{pair}", key)
+        assert detail.json()["explanation"][0]["field"] == "birth_date"
+
+    def test_preview_merge_read_subsumed_unmerge(self, client, world):
+        key = make_api_key(world["tenant"], Role.DATA_STEWARD)
+        preview = call(client, "post", "/api/v1/merges/preview", key, merge_body(world))
+        assert preview.status_code == 200, preview.content
+        assert [i["use"] for i in preview.json()["record"]["identifiers"]] == ["usual", "old"]
+        merged = call(
+            client,
+            "post",
+            "/api/v1/merges",
+            key,
+            merge_body(world, field_choices={"names": "both"}),
+        )
+        assert merged.status_code == 201, merged.content
+        merge = merged.json()
+        assert merged["Location"] == f"/api/v1/merges/{merge['id']}"
+        assert merge["candidate_id"] == str(world["pair"].id)
+        gone = call(client, "get", f"/api/v1/patients/{world['b'].id}", key)
+        assert gone.json()["active"] is False
+        assert gone.json()["links"] == [{"type": "replaced-by", "other_id": str(world["a"].id)}]
+        kept = call(client, "get", f"/api/v1/patients/{world['a'].id}", key).json()
+        assert kept["links"] == [{"type": "replaces", "other_id": str(world["b"].id)}]
+        person = call(client, "get", f"/api/v1/enterprise-persons/{kept['enterprise_id']}", key)
+        assert person.status_code == 200, person.content
+        assert {r["id"] for r in person.json()["records"]} == {
+            str(world["a"].id),
+            str(world["b"].id),
+        }
+        again = call(client, "post", "/api/v1/merges", key, merge_body(world, survivor_version=2))
+        assert again.status_code == 409
+        assert again.json()["code"] == "merge-refused"
+        read = call(client, "get", f"/api/v1/merges/{merge['id']}", key)
+        assert read.json()["status"] == "merged"
+        undone = call(
+            client, "post", f"/api/v1/merges/{merge['id']}/unmerge", key, {"reason": "wrong"}
+        )
+        assert undone.json()["status"] == "unmerged"
+        twice = call(
+            client, "post", f"/api/v1/merges/{merge['id']}/unmerge", key, {"reason": "wrong"}
+        )
+        assert twice.status_code == 409
+        assert twice.json()["code"] == "unmerge-refused"
+        back = call(client, "get", f"/api/v1/patients/{world['b'].id}", key).json()
+        assert back["active"] is True
+        assert back["links"] == []
+
+    def test_link_two_records_under_one_euid(self, client, world):
+        key = make_api_key(world["tenant"], Role.TENANT_ADMIN)
+        body = {"patient_id": str(world["a"].id), "other_patient_id": str(world["c"].id)}
+        linked = call(client, "post", "/api/v1/enterprise-persons/links", key, body)
+        assert linked.status_code == 200, linked.content
+        person = call(client, "get", f"/api/v1/enterprise-persons/{linked.json()['euid']}", key)
+        body = person.json()
+        assert len(body["records"]) == 2
+        assert body["golden_record"]["names"][0]["family"] == "Okafor"
