@@ -6,7 +6,7 @@ from mpi.services.frequencies import name_frequencies_refresh
 from tenancy.tasks import TenantTask
 
 
-@shared_task(base=TenantTask, name="mpi.name_frequencies_refresh")
+@shared_task(base=TenantTask, name="mpi.name_frequencies_refresh", required_module="mpi")
 def name_frequencies_refresh_task(*, tenant_id: str) -> int:
     """Recount the tenant's name frequencies (term-frequency weights of online matching)."""
     return name_frequencies_refresh(actor=None)

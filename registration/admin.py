@@ -21,6 +21,7 @@ from registration.services.domains import identifier_domain_save, validate_ident
 from tenancy.admin_base import TenantScopedAdmin, request_principal
 from tenancy.errors import ValidationFailedError
 from tenancy.models import Role
+from tenancy.modules import REGISTRATION
 
 
 def _patient_id(object_id: str) -> UUID:
@@ -34,6 +35,7 @@ def _patient_id(object_id: str) -> UUID:
 class PatientAdmin(TenantScopedAdmin):
     """The front desk's patient pages, reached through the admin's usual patient URLs."""
 
+    required_module = REGISTRATION
     view_roles = (Role.DATA_STEWARD,)
     change_roles = (Role.FRONT_DESK,)
     actions = None
@@ -132,6 +134,7 @@ class PatientAdmin(TenantScopedAdmin):
 class IdentifierDomainAdmin(TenantScopedAdmin):
     """Tenant administrators manage the tenant's assigning authorities and their rules."""
 
+    required_module = REGISTRATION
     view_roles = (Role.FRONT_DESK,)
     change_roles = (Role.TENANT_ADMIN,)
     list_display = ("name", "system", "type_code", "check_digit")

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
 from tenancy.admin_base import TenantScopedAdmin, request_principal
+from tenancy.errors import DomainError
 from tenancy.models import ApiKey, AuditEvent, Membership, ModuleEntitlement, Role, Tenant
+from tenancy.modules import CORE, licensable_modules
 from tenancy.services.credentials import api_key_create, api_key_revoke
+from tenancy.services.entitlements import module_entitlement_end, module_entitlement_grant
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(TenantScopedAdmin):
     """Read-only audit trail for auditors and tenant administrators."""
 
+    required_module = CORE
     view_roles = (Role.AUDITOR, Role.TENANT_ADMIN)
     list_display = (
         "id",
@@ -49,6 +56,7 @@ class AuditEventAdmin(TenantScopedAdmin):
 class ApiKeyAdmin(TenantScopedAdmin):
     """Tenant administrators issue and revoke integrators' keys."""
 
+    required_module = CORE
     change_roles = (Role.TENANT_ADMIN,)
     list_display = ("name", "prefix", "role", "created_at", "last_used_at", "revoked_at")
     fields = ("name", "role")
@@ -90,6 +98,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
 class MembershipAdmin(TenantScopedAdmin):
     """Who holds which role in this tenant (read-only here)."""
 
+    required_module = CORE
     view_roles = (Role.TENANT_ADMIN,)
     list_display = ("user", "role", "created_at")
     list_filter = ("role",)
@@ -97,20 +106,77 @@ class MembershipAdmin(TenantScopedAdmin):
     fields = readonly_fields
 
 
+class EntitlementForm(forms.ModelForm):  # type: ignore[type-arg]  # ModelForm generic
+    """A new window: a module from the registry, when it starts and (optionally) ends."""
+
+    module = forms.ChoiceField(choices=())
+
+    class Meta:
+        model = ModuleEntitlement
+        fields = ("module", "valid_from", "valid_until")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["module"].choices = list(licensable_modules().items())  # type: ignore[attr-defined]  # ChoiceField
+        self.fields["valid_from"].required = False
+
+
 @admin.register(ModuleEntitlement)
 class ModuleEntitlementAdmin(TenantScopedAdmin):
-    """The modules this tenant has licensed and for how long."""
+    """The modules this tenant has licensed and for how long; tenant administrators grant a
+    window or end one now (through tenancy.services.entitlements, audited)."""
 
-    view_roles = (Role.TENANT_ADMIN,)
+    required_module = CORE
+    change_roles = (Role.TENANT_ADMIN,)
     list_display = ("module", "valid_from", "valid_until")
-    readonly_fields = ("module", "valid_from", "valid_until")
-    fields = readonly_fields
+    form = EntitlementForm
+    actions = ["end_selected"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Windows are not edited in place: they are granted, or ended by the action."""
+        return obj is None and super().has_change_permission(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return ("module", "valid_from", "valid_until") if obj is not None else ()
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: ModuleEntitlement,
+        form: ModelForm[ModuleEntitlement],
+        change: bool,
+    ) -> None:
+        if change:
+            return
+        try:
+            saved = module_entitlement_grant(
+                actor=request_principal(request),
+                module=obj.module,
+                valid_from=obj.valid_from,
+                valid_until=obj.valid_until,
+            )
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+            return
+        obj.pk = saved.pk
+
+    @admin.action(description="End selected entitlements now", permissions=["change"])
+    def end_selected(self, request: HttpRequest, queryset: QuerySet[ModuleEntitlement]) -> None:
+        for entitlement in queryset:
+            try:
+                module_entitlement_end(
+                    actor=request_principal(request), entitlement_id=entitlement.id
+                )
+            except DomainError as exc:
+                messages.error(request, f"{entitlement.module}: {exc.detail}")
+        messages.success(request, "Ended.")
 
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # Tenant has no tenant scope
     """Platform operators (superusers) see the tenant list; nobody else does."""
 
+    required_module = CORE
     list_display = ("name", "slug", "is_active", "created_at")
     readonly_fields = ("id", "created_at")
 
@@ -128,3 +194,22 @@ class TenantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # Tenant has no 
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# Django's user and group pages are platform pages (superusers): re-registered to declare it.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class PlatformUserAdmin(UserAdmin):  # type: ignore[type-arg]  # generic per model
+    """Django's user admin, a platform page (superusers only by Django's model permissions)."""
+
+    required_module = CORE
+
+
+@admin.register(Group)
+class PlatformGroupAdmin(GroupAdmin):
+    """Django's group admin, a platform page."""
+
+    required_module = CORE

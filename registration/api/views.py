@@ -39,6 +39,7 @@ from tenancy.api.permissions import HasTenantRole, request_principal
 from tenancy.api.problems import problem_responses
 from tenancy.errors import PreconditionRequiredError
 from tenancy.models import Role
+from tenancy.modules import REGISTRATION
 
 READ_ROLES = (Role.FRONT_DESK, Role.DATA_STEWARD, Role.INTEGRATOR)
 WRITE_ROLES = (Role.FRONT_DESK, Role.INTEGRATOR)
@@ -93,6 +94,7 @@ class PatientListApi(APIView):
     """Search patients; register a new one after a duplicate check."""
 
     permission_classes = [HasTenantRole]
+    required_module = REGISTRATION
     allowed_roles = READ_ROLES
     write_roles = WRITE_ROLES
 
@@ -142,6 +144,7 @@ class PatientDetailApi(APIView):
     """Read, replace or change one patient."""
 
     permission_classes = [HasTenantRole]
+    required_module = REGISTRATION
     allowed_roles = READ_ROLES
     write_roles = WRITE_ROLES
 
@@ -195,6 +198,7 @@ class PatientDeactivateApi(APIView):
     """Deactivate a patient (records are never deleted)."""
 
     permission_classes = [HasTenantRole]
+    required_module = REGISTRATION
     allowed_roles = WRITE_ROLES
 
     @extend_schema(
@@ -220,6 +224,7 @@ class PatientIdentifierListApi(APIView):
     """A patient's identifiers, retired ones included; add one."""
 
     permission_classes = [HasTenantRole]
+    required_module = REGISTRATION
     allowed_roles = READ_ROLES
     write_roles = WRITE_ROLES
 
@@ -255,6 +260,7 @@ class PatientIdentifierRetireApi(APIView):
     """Retire an identifier (kept for history, freed for reuse)."""
 
     permission_classes = [HasTenantRole]
+    required_module = REGISTRATION
     allowed_roles = WRITE_ROLES
 
     @extend_schema(

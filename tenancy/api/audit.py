@@ -11,6 +11,7 @@ from tenancy.api.pagination import CursorQuerySerializer, StrictCursorPagination
 from tenancy.api.permissions import HasTenantRole
 from tenancy.api.problems import problem_responses
 from tenancy.models import Role
+from tenancy.modules import CORE
 from tenancy.selectors.audit import audit_event_get, audit_event_list
 
 
@@ -47,6 +48,7 @@ class AuditEventListApi(APIView):
     """List the tenant's audit trail, newest first."""
 
     permission_classes = [HasTenantRole]
+    required_module = CORE
     allowed_roles = (Role.AUDITOR, Role.TENANT_ADMIN)
 
     @extend_schema(
@@ -71,6 +73,7 @@ class AuditEventDetailApi(APIView):
     """Read one audit row."""
 
     permission_classes = [HasTenantRole]
+    required_module = CORE
     allowed_roles = (Role.AUDITOR, Role.TENANT_ADMIN)
 
     @extend_schema(

@@ -237,8 +237,9 @@ class TestSearch:
                 duplicate_override_reason="distinct test patients",
             )
         # Session, user, memberships, tenant scope (4); patients and their five child tables
-        # (6); one access-log INSERT; the console header and sidebar (5); savepoints (3).
-        with django_assert_max_num_queries(21):
+        # (6); one access-log INSERT; the console header and sidebar (5); savepoints (3); the
+        # tenant's licensed modules (1, cached for the request).
+        with django_assert_max_num_queries(22):
             response = desk.get(f"{BASE}?name=jones")
         assert len(context(response, "rows")) == 25
 
