@@ -149,6 +149,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Safe because the tenant setting is transaction-local: see tests/integration/test_tenant_isolation.
 CELERY_DB_REUSE_MAX = 100
 
+# Break-glass: how long a self-issued grant to a restricted patient lasts (docs/SECURITY.md).
+BREAK_GLASS_MINUTES = int(os.environ.get("BREAK_GLASS_MINUTES", "30"))
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "tenancy.api.authentication.ApiKeyAuthentication",

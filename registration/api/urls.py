@@ -2,6 +2,7 @@
 
 from django.urls import URLPattern, path
 
+from registration.api.access import BreakGlassApi, BreakGlassGrantListApi, BreakGlassReviewApi
 from registration.api.views import (
     PatientDeactivateApi,
     PatientDetailApi,
@@ -27,5 +28,16 @@ urlpatterns: list[URLPattern] = [
         "patients/<uuid:patient_id>/identifiers/<int:identifier_id>/retire",
         PatientIdentifierRetireApi.as_view(),
         name="patient-identifier-retire",
+    ),
+    path(
+        "patients/<uuid:patient_id>/break-glass",
+        BreakGlassApi.as_view(),
+        name="patient-break-glass",
+    ),
+    path("break-glass-grants", BreakGlassGrantListApi.as_view(), name="break-glass-grant-list"),
+    path(
+        "break-glass-grants/<uuid:grant_id>/review",
+        BreakGlassReviewApi.as_view(),
+        name="break-glass-grant-review",
     ),
 ]

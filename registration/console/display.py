@@ -52,6 +52,7 @@ class PatientRow:
     phones: list[str]
     place: str
     active: bool
+    masked: bool = False
 
 
 def patient_row(patient: Patient) -> PatientRow:
@@ -72,6 +73,23 @@ def patient_row(patient: Patient) -> PatientRow:
         phones=[t.value for t in patient.telecoms.all() if t.system in _PHONE_SYSTEMS],
         place=" ".join(p for p in (address.postal_code, address.city) if p) if address else "",
         active=patient.active,
+    )
+
+
+def masked_row(patient: Patient) -> PatientRow:
+    """A restricted patient the user may not open: that the record exists, nothing that
+    identifies the person."""
+    return PatientRow(
+        id=str(patient.id),
+        name="Restricted record",
+        other_names=[],
+        birth_date=None,
+        gender="—",
+        identifiers=[],
+        phones=[],
+        place="",
+        active=patient.active,
+        masked=True,
     )
 
 

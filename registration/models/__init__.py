@@ -1,5 +1,11 @@
 """Patients, FHIR-shaped but relational: a patient row and its child tables."""
 
+from registration.models.access import (
+    BreakGlassReason,
+    GrantKind,
+    PatientAccessGrant,
+    ReviewDecision,
+)
 from registration.models.codes import (
     AddressType,
     AddressUse,
@@ -26,20 +32,24 @@ from registration.models.patient import (
 __all__ = [
     "AddressType",
     "AddressUse",
+    "BreakGlassReason",
     "CheckDigitAlgorithm",
     "Confidentiality",
     "ContactRelationship",
     "Gender",
+    "GrantKind",
     "IdentifierDomain",
     "IdentifierUse",
     "MaritalStatus",
     "NameUse",
     "Patient",
+    "PatientAccessGrant",
     "PatientAddress",
     "PatientContact",
     "PatientIdentifier",
     "PatientName",
     "PatientTelecom",
+    "ReviewDecision",
     "TelecomSystem",
     "TelecomUse",
 ]

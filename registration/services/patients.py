@@ -676,12 +676,21 @@ def identifier_retire(
 
 
 def patient_access_log(
-    *, actor: Principal | None, patient_ids: list[UUID], action: str = "patient.read"
+    *,
+    actor: Principal | None,
+    patient_ids: list[UUID],
+    action: str = "patient.read",
+    details: Mapping[UUID, Mapping[str, object]] | None = None,
 ) -> None:
-    """Record who saw which patients (HIPAA-style access log), one row per patient, one INSERT."""
+    """Record who saw which patients (HIPAA-style access log), one row per patient, one INSERT.
+
+    `details` adds per-patient facts, such as the grant an access to a restricted patient went
+    through (`registration.selectors.access.PatientAccess.audit_details`).
+    """
     if not patient_ids:
         return
     tenant_id = current_tenant_id()
+    details = details or {}
     AuditEvent.objects.bulk_create(
         AuditEvent(
             tenant_id=tenant_id,
@@ -691,6 +700,7 @@ def patient_access_log(
             object_type="patient",
             object_id=str(patient_id),
             request_id=current_request_id(),
+            details=dict(details.get(patient_id, {})),
         )
         for patient_id in patient_ids
     )
