@@ -42,6 +42,15 @@ class AuditFilterInput(CursorQuerySerializer):
     object_type = StrictCharField(required=False, max_length=64)
     object_id = StrictCharField(required=False, max_length=64)
     action = StrictCharField(required=False, max_length=64)
+    actor_user_id = serializers.IntegerField(required=False, min_value=1)
+    occurred_from = serializers.DateTimeField(required=False, help_text="Inclusive.")
+    occurred_until = serializers.DateTimeField(required=False, help_text="Exclusive.")
+    break_glass = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="true: only rows written under or about a break-glass grant.",
+    )
 
 
 class AuditEventListApi(APIView):
