@@ -151,6 +151,8 @@ CELERY_DB_REUSE_MAX = 100
 
 # Break-glass: how long a self-issued grant to a restricted patient lasts (docs/SECURITY.md).
 BREAK_GLASS_MINUTES = int(os.environ.get("BREAK_GLASS_MINUTES", "30"))
+# Audit hash chain: rows are sealed once older than this (longer than any transaction).
+AUDIT_SEAL_HORIZON_SECONDS = int(os.environ.get("AUDIT_SEAL_HORIZON_SECONDS", "60"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -264,4 +266,5 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 2.0},
     },
     "inbox-prune": {"task": "outbox.inbox_prune", "schedule": 3600.0},
+    "audit-seal": {"task": "tenancy.audit_seal", "schedule": 60.0, "options": {"expires": 60.0}},
 }

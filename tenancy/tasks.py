@@ -15,10 +15,11 @@ from django.db import transaction
 
 from tenancy.db import tenant_scope
 from tenancy.errors import ModuleNotLicensedError, TenantContextError
-from tenancy.models import ApiKey, AuditEvent, Membership
+from tenancy.models import ApiKey, AuditEvent, Membership, Tenant
 from tenancy.modules import CORE, is_declarable
 from tenancy.selectors.entitlements import entitlement_cache, module_entitled
 from tenancy.services.audit import audit_record
+from tenancy.services.audit_chain import audit_seal
 
 logger = logging.getLogger(__name__)
 
@@ -95,3 +96,13 @@ def tenant_usage_report(*, tenant_id: str) -> dict[str, int]:
         "api_keys": ApiKey.objects.filter(revoked_at__isnull=True).count(),
         "audit_events": AuditEvent.objects.count(),
     }
+
+
+@shared_task(base=PlatformTask, name="tenancy.audit_seal", ignore_result=True, required_module=CORE)
+def audit_seal_task() -> int:
+    """Extend every active tenant's audit hash chain (beat, every minute)."""
+    sealed = 0
+    for tenant_id in Tenant.objects.filter(is_active=True).values_list("id", flat=True):
+        with tenant_scope(tenant_id):
+            sealed += audit_seal()
+    return sealed
