@@ -105,7 +105,9 @@ def candidate_view(summary: Mapping[str, Any], url: str) -> dict[str, Any]:
     return {
         "patient_id": summary["patient_id"],
         "url": url,
-        "name": name_text(summary.get("family") or "", summary.get("given") or []),
+        "name": "Restricted record"
+        if summary.get("restricted")
+        else name_text(summary.get("family") or "", summary.get("given") or []),
         "birth_date": summary.get("birth_date") or "unknown",
         "gender": _GENDERS.get(summary.get("gender") or "", summary.get("gender") or ""),
         "matched_on": [MATCH_REASONS.get(m, m) for m in summary.get("matched_on") or []],

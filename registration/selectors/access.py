@@ -16,6 +16,7 @@ once (nothing caches an answer beyond the query).
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from django.db.models import Q, QuerySet
@@ -125,6 +126,22 @@ def require_patient_access_by_id(principal: Principal | None, patient_id: UUID) 
     if patient is None:
         raise NotFoundError("No such patient.")
     return require_patient_access(principal, patient)
+
+
+def candidate_summary_for(patient: Patient, summary: dict[str, Any]) -> dict[str, Any]:
+    """A duplicate candidate's summary as shown while registering: a restricted patient keeps
+    its id, match reasons and score (so the front desk does not register them twice) but not
+    its name, birth date or gender; `restricted: true` says why."""
+    if patient.confidentiality != Confidentiality.RESTRICTED:
+        return summary
+    return {
+        **summary,
+        "family": "",
+        "given": [],
+        "birth_date": None,
+        "gender": "unknown",
+        "restricted": True,
+    }
 
 
 def break_glass_grants(*, review: str = "pending") -> QuerySet[PatientAccessGrant]:

@@ -24,6 +24,7 @@ from registration.models import (
     PatientName,
     PatientTelecom,
 )
+from registration.selectors.access import candidate_summary_for
 from registration.selectors.domains import identifier_domains
 from registration.services.duplicates import DuplicateCandidate, find_likely_duplicates
 from registration.services.inputs import (
@@ -360,16 +361,19 @@ def _candidate_summaries(candidates: list[DuplicateCandidate]) -> list[dict[str,
         patient = patients[candidate.patient_id]
         name = next(iter(patient.names.all()), None)
         summaries.append(
-            {
-                "patient_id": str(candidate.patient_id),
-                "matched_on": list(candidate.matched_on),
-                "probability": candidate.probability,
-                "grade": candidate.grade,
-                "family": name.family if name else "",
-                "given": list(name.given) if name else [],
-                "birth_date": patient.birth_date.isoformat() if patient.birth_date else None,
-                "gender": patient.gender,
-            }
+            candidate_summary_for(
+                patient,
+                {
+                    "patient_id": str(candidate.patient_id),
+                    "matched_on": list(candidate.matched_on),
+                    "probability": candidate.probability,
+                    "grade": candidate.grade,
+                    "family": name.family if name else "",
+                    "given": list(name.given) if name else [],
+                    "birth_date": patient.birth_date.isoformat() if patient.birth_date else None,
+                    "gender": patient.gender,
+                },
+            )
         )
     return summaries
 

@@ -331,3 +331,35 @@ def test_task_of_an_unlicensed_module_is_refused_by_the_worker():
         ]
         == 0
     )
+
+
+@pytest.mark.django_db
+def test_platform_command_grants_ends_and_lists(capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    tenant = make_tenant(modules=())
+    call_command("module_entitlement", "--tenant", tenant.slug, "--grant", "mpi")
+    with tenant_scope(tenant.id):
+        assert module_entitled("mpi")
+    call_command("module_entitlement", "--tenant", tenant.slug, "--end", "mpi")
+    with tenant_scope(tenant.id):
+        assert not module_entitled("mpi")
+        assert AuditEvent.objects.filter(details__origin="platform-command").count() == 2
+    capsys.readouterr()
+    call_command("module_entitlement", "--tenant", tenant.slug, "--list")
+    assert capsys.readouterr().out.startswith("mpi\t")
+    with pytest.raises(CommandError, match=r"entitlement is invalid"):
+        call_command("module_entitlement", "--tenant", tenant.slug, "--grant", "nope")
+    with pytest.raises(CommandError, match="time zone"):
+        call_command(
+            "module_entitlement",
+            "--tenant",
+            tenant.slug,
+            "--grant",
+            "fhir",
+            "--until",
+            "2030-01-01",
+        )
+    with pytest.raises(CommandError, match="No such tenant"):
+        call_command("module_entitlement", "--tenant", "missing", "--list")

@@ -355,3 +355,42 @@ class TestConsole:
         # The front desk does not see the queue.
         client.force_login(desk)
         assert client.get("/admin/registration/patientaccessgrant/").status_code == 403
+
+
+class TestDuplicateChecks:
+    def test_a_restricted_look_alike_is_named_as_restricted_only(self, client: Client, world):
+        tenant, secret = world["tenant"], world["secret"]
+        with tenant_scope(tenant.id):
+            identifier = secret.identifiers.get()
+        body = {
+            "names": [{"family": "Okafor", "given": ["Adaeze", "Grace"]}],
+            "gender": "female",
+            "birth_date": "1987-03-14",
+            "identifiers": [{"system": identifier.system, "value": "OTHER-1", "type_code": "MR"}],
+        }
+        refused = client.post(
+            "/api/v1/patients",
+            data=body,
+            content_type="application/json",
+            headers=world["desk"].header,
+        )
+        assert refused.status_code == 409
+        candidates = {c["patient_id"]: c for c in refused.json()["candidates"]}
+        masked = candidates[str(secret.id)]
+        assert masked["restricted"] is True
+        assert (masked["family"], masked["given"], masked["birth_date"]) == ("", [], None)
+
+        client.force_login(make_user(tenant, Role.FRONT_DESK))
+        live = client.post(
+            "/admin/registration/patient/duplicates/",
+            {
+                "names-TOTAL_FORMS": "1",
+                "names-INITIAL_FORMS": "0",
+                "names-0-family": "Okafor",
+                "names-0-given": "Adaeze",
+                "birth_date": "1987-03-14",
+                "gender": "female",
+            },
+        ).json()["candidates"]
+        shown = {c["patient_id"]: c["name"] for c in live}
+        assert shown[str(secret.id)] == "Restricted record"
