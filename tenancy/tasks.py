@@ -98,7 +98,7 @@ def tenant_usage_report(*, tenant_id: str) -> dict[str, int]:
     }
 
 
-@shared_task(base=PlatformTask, name="tenancy.audit_seal", ignore_result=True, required_module=CORE)
+@shared_task(base=PlatformTask, name="tenancy.audit_seal", required_module=CORE)
 def audit_seal_task() -> int:
     """Extend every active tenant's audit hash chain (beat, every minute)."""
     sealed = 0

@@ -14,6 +14,7 @@ from tenancy.db import tenant_scope
 from tenancy.models import AuditSeal
 from tenancy.services.audit import audit_record
 from tenancy.services.audit_chain import audit_seal, audit_verify
+from tenancy.tasks import audit_seal_task
 from tests.factories import make_tenant
 
 NOW = timedelta(0)
@@ -109,3 +110,16 @@ def test_app_role_cannot_change_seals():
             AuditSeal.objects.update(row_hash="0" * 64)
         with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
             AuditSeal.objects.all().delete()
+
+
+@pytest.mark.usefixtures("celery_worker")
+def test_the_beat_task_seals_every_tenant(settings):
+    settings.AUDIT_SEAL_HORIZON_SECONDS = 0
+    first, second = make_tenant(), make_tenant()
+    _trail(first, 2)
+    _trail(second, 1)
+    # tenant.created of each tenant, plus the trails
+    assert audit_seal_task.apply_async().get(timeout=30) == 5
+    for tenant, rows in ((first, 3), (second, 2)):
+        with tenant_scope(tenant.id):
+            assert audit_verify() == (rows, [])
