@@ -46,7 +46,7 @@ DEBUG = os.environ.get("DEBUG", "0") == "1" and not PRODUCTION
 ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS").split(",") if h.strip()]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "tenancy.apps.ConsoleAdminConfig",  # django.contrib.admin with the console site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -154,6 +154,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Safe because the tenant setting is transaction-local: see tests/integration/test_tenant_isolation.
 CELERY_DB_REUSE_MAX = 100
 
+# Break-glass: how long a self-issued grant to a restricted patient lasts (docs/SECURITY.md).
+BREAK_GLASS_MINUTES = int(os.environ.get("BREAK_GLASS_MINUTES", "30"))
+# Audit hash chain: rows are sealed once older than this (longer than any transaction).
+AUDIT_SEAL_HORIZON_SECONDS = int(os.environ.get("AUDIT_SEAL_HORIZON_SECONDS", "60"))
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "tenancy.api.authentication.ApiKeyAuthentication",
@@ -187,6 +192,8 @@ SPECTACULAR_SETTINGS = {
         "DatePrecisionEnum": "registration.models.codes.DatePrecision",
         "RefutedStatusEnum": "registration.api.vital_status.REFUTED_STATUS_CHOICES",
         "DeathSourceEnum": "registration.api.vital_status.REST_SOURCES",
+        "MatchDecisionEnum": "mpi.models.matching.MatchDecisionKind",
+        "BreakGlassReviewDecisionEnum": "registration.models.access.ReviewDecision",
     },
 }
 
@@ -305,4 +312,5 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 2.0},
     },
     "inbox-prune": {"task": "outbox.inbox_prune", "schedule": 3600.0},
+    "audit-seal": {"task": "tenancy.audit_seal", "schedule": 60.0, "options": {"expires": 60.0}},
 }

@@ -16,6 +16,7 @@ from tenancy.api import health
 from tenancy.api.audit import AuditEventDetailApi, AuditEventListApi
 from tenancy.api.metrics import metrics
 from tenancy.api.problems import problem_response
+from tenancy.modules import PUBLIC, requires_module
 from tenancy.views import tenant_switch
 
 api_v1 = [
@@ -33,9 +34,17 @@ urlpatterns = [
     path("", include("outbox.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("fhir/", include((fhir_urls, "fhir"), namespace="fhir")),
-    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/schema", requires_module(PUBLIC)(SpectacularAPIView.as_view()), name="schema"),
+    path(
+        "api/docs",
+        requires_module(PUBLIC)(SpectacularSwaggerView.as_view(url_name="schema")),
+        name="swagger-ui",
+    ),
+    path(
+        "api/redoc",
+        requires_module(PUBLIC)(SpectacularRedocView.as_view(url_name="schema")),
+        name="redoc",
+    ),
     path("admin/tenant/switch/", tenant_switch, name="tenant-switch"),
     path("admin/", admin.site.urls),
 ]

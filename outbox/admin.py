@@ -8,12 +8,14 @@ from outbox.models import InboxMessage, OutboxEvent
 from outbox.services.inbox import inbox_redrive
 from tenancy.admin_base import TenantScopedAdmin, request_principal
 from tenancy.models import Role
+from tenancy.modules import CORE
 
 
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(TenantScopedAdmin):
     """Read-only: which events were produced and whether they reached the bus."""
 
+    required_module = CORE
     view_roles = (Role.TENANT_ADMIN, Role.AUDITOR)
     list_display = (
         "id",
@@ -54,6 +56,7 @@ class InboxMessageAdmin(TenantScopedAdmin):
     identifier).
     """
 
+    required_module = CORE
     view_roles = (Role.TENANT_ADMIN,)
     list_display = (
         "id",

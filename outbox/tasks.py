@@ -15,13 +15,15 @@ from outbox.metrics import metrics_client
 from outbox.services.inbox import inbox_prune_all_tenants
 from outbox.services.outbox import outbox_wake_relay, wake_key
 from outbox.services.relay import outbox_metrics_refresh, outbox_prune, relay_drain, relay_linger
+from tenancy.modules import CORE
+from tenancy.tasks import PlatformTask
 
 logger = logging.getLogger(__name__)
 
 INBOX_TASK_TIME_BUDGET_SECONDS = 1.5
 
 
-@shared_task(name="outbox.relay_drain", ignore_result=True)
+@shared_task(base=PlatformTask, name="outbox.relay_drain", ignore_result=True, required_module=CORE)
 def relay_drain_task() -> dict[str, int]:
     """Drain the outbox while events keep coming (woken on commit; swept by beat).
 
@@ -45,19 +47,25 @@ def relay_drain_task() -> dict[str, int]:
     return {"published": result.published, "failed": result.failed, "dead": result.dead}
 
 
-@shared_task(name="outbox.outbox_prune", ignore_result=True)
+@shared_task(
+    base=PlatformTask, name="outbox.outbox_prune", ignore_result=True, required_module=CORE
+)
 def outbox_prune_task() -> int:
     """Delete published events past the retention period."""
     return outbox_prune()
 
 
-@shared_task(name="outbox.metrics_refresh", ignore_result=True)
+@shared_task(
+    base=PlatformTask, name="outbox.metrics_refresh", ignore_result=True, required_module=CORE
+)
 def metrics_refresh_task() -> int:
     """Trim the streams; returns how many events are pending."""
     return outbox_metrics_refresh().pending
 
 
-@shared_task(name="outbox.inbox_consume", ignore_result=True)
+@shared_task(
+    base=PlatformTask, name="outbox.inbox_consume", ignore_result=True, required_module=CORE
+)
 def inbox_consume_task() -> int:
     """Read what the senders' streams hold now (beat runs this every few seconds)."""
     consumer = InboxStreamConsumer()
@@ -67,7 +75,7 @@ def inbox_consume_task() -> int:
         consumer.client.close()
 
 
-@shared_task(name="outbox.inbox_prune", ignore_result=True)
+@shared_task(base=PlatformTask, name="outbox.inbox_prune", ignore_result=True, required_module=CORE)
 def inbox_prune_task() -> int:
     """Delete processed inbox rows past retention, tenant by tenant."""
     return inbox_prune_all_tenants()

@@ -8,7 +8,8 @@ through registration.services, never through ModelAdmin's ORM saving; nothing is
 from typing import Any
 from uuid import UUID
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -17,11 +18,19 @@ from django.views.decorators.http import require_POST
 
 from registration.console.views import PatientConsole
 from registration.console.vital_status import death_worklist, review_resolve
-from registration.models import DeathNotificationReview, IdentifierDomain, Patient
+from registration.models import (
+    DeathNotificationReview,
+    GrantKind,
+    IdentifierDomain,
+    Patient,
+    PatientAccessGrant,
+)
+from registration.services.access import break_glass_review
 from registration.services.domains import identifier_domain_save, validate_identifier_domain
 from tenancy.admin_base import TenantScopedAdmin, request_principal
-from tenancy.errors import ValidationFailedError
+from tenancy.errors import DomainError, ValidationFailedError
 from tenancy.models import Role
+from tenancy.modules import BREAK_GLASS, REGISTRATION
 
 
 def _patient_id(object_id: str) -> UUID:
@@ -35,7 +44,7 @@ def _patient_id(object_id: str) -> UUID:
 class PatientAdmin(TenantScopedAdmin):
     """The front desk's patient pages, reached through the admin's usual patient URLs."""
 
-    required_module = "registration"
+    required_module = REGISTRATION
     view_roles = (Role.DATA_STEWARD,)
     change_roles = (Role.FRONT_DESK,)
     actions = None
@@ -60,6 +69,11 @@ class PatientAdmin(TenantScopedAdmin):
                 "<uuid:patient_id>/deactivate/",
                 view(self.deactivate_view),
                 name=f"{prefix}_deactivate",
+            ),
+            path(
+                "<uuid:patient_id>/break-glass/",
+                view(self.break_glass_view),
+                name=f"{prefix}_break_glass",
             ),
             *super().get_urls(),
         ]
@@ -126,6 +140,11 @@ class PatientAdmin(TenantScopedAdmin):
         self._require(request, change=False)
         return self.console.vital_status(request, patient_id)
 
+    def break_glass_view(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
+        """Open a restricted record with a reason (anyone who may view patients; POST only)."""
+        self._require(request, change=False)
+        return require_POST(self.console.break_glass)(request, patient_id)
+
     def duplicates_view(self, request: HttpRequest) -> HttpResponse:
         """The registration form's live duplicate check (session, CSRF, front desk only)."""
         self._require(request, change=True)
@@ -144,7 +163,7 @@ class PatientAdmin(TenantScopedAdmin):
 class IdentifierDomainAdmin(TenantScopedAdmin):
     """Tenant administrators manage the tenant's assigning authorities and their rules."""
 
-    required_module = "registration"
+    required_module = REGISTRATION
     view_roles = (Role.FRONT_DESK,)
     change_roles = (Role.TENANT_ADMIN,)
     list_display = ("name", "system", "type_code", "check_digit")
@@ -197,7 +216,7 @@ class DeathWorklistAdmin(TenantScopedAdmin):
     """The stewards' death worklist: unverified deaths and civil-registry notifications that
     could not be tied to exactly one patient."""
 
-    required_module = "registration"
+    required_module = REGISTRATION
     view_roles = ()
     change_roles = (Role.DATA_STEWARD,)
     actions = None
@@ -256,3 +275,86 @@ class DeathWorklistAdmin(TenantScopedAdmin):
 
     def _worklist_url(self) -> str:
         return reverse(f"{self.admin_site.name}:registration_deathnotificationreview_changelist")
+
+
+class BreakGlassReviewForm(forms.ModelForm):  # type: ignore[type-arg]  # ModelForm generic
+    """The privacy officer's verdict: both fields are required."""
+
+    class Meta:
+        model = PatientAccessGrant
+        fields = ("review_decision", "review_note")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.Meta.fields:
+            if name in self.fields:
+                self.fields[name].required = True
+
+
+@admin.register(PatientAccessGrant)
+class BreakGlassGrantAdmin(TenantScopedAdmin):
+    """The review queue: auditors mark each break-glass access justified or not, with a note.
+
+    Read-only once reviewed; grants are never added or deleted here.
+    """
+
+    required_module = BREAK_GLASS
+    change_roles = (Role.AUDITOR,)
+    form = BreakGlassReviewForm
+    list_display = (
+        "id",
+        "patient_id",
+        "grantee_user",
+        "grantee_api_key_id",
+        "reason_category",
+        "granted_at",
+        "expires_at",
+        "review_decision",
+    )
+    list_filter = ("review_decision", "reason_category")
+    ordering = ("-granted_at",)
+    readonly = (
+        "id",
+        "patient_id",
+        "grantee_user",
+        "grantee_api_key_id",
+        "reason_category",
+        "reason_text",
+        "granted_at",
+        "expires_at",
+        "revoked_at",
+        "reviewed_at",
+        "reviewed_by",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        """Break-glass grants only (care-team grants are not reviewed)."""
+        return super().get_queryset(request).filter(kind=GrantKind.BREAK_GLASS)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if obj is not None and obj.review_decision:
+            return (*self.readonly, "review_decision", "review_note")
+        return self.readonly
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return (*self.readonly, "review_decision", "review_note")
+
+    def save_model(
+        self, request: HttpRequest, obj: PatientAccessGrant, form: Any, change: bool
+    ) -> None:
+        """Record the verdict through the service (once; audited)."""
+        principal = request_principal(request)
+        if principal is None:  # pragma: no cover - the page refused already
+            raise PermissionDenied
+        try:
+            break_glass_review(
+                actor=principal,
+                grant_id=obj.id,
+                decision=obj.review_decision,
+                note=obj.review_note,
+            )
+        except DomainError as exc:
+            messages.error(request, exc.detail)

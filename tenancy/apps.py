@@ -1,12 +1,14 @@
 """App configuration for `tenancy`."""
 
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class TenancyConfig(AppConfig):
     """Registers the `tenancy` app."""
 
     name = "tenancy"
+    default = True  # the module also holds the console's admin config
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
@@ -20,3 +22,10 @@ class TenancyConfig(AppConfig):
 
         connection_created.connect(time_queries, dispatch_uid="regsvc.db.time_queries")
         connect_celery_signals()
+
+
+class ConsoleAdminConfig(admin_apps.AdminConfig):
+    """Django's admin app with the console's site (whose own pages declare the core module)."""
+
+    default = False  # TenancyConfig is the default config of this module
+    default_site = "tenancy.admin_base.ConsoleAdminSite"

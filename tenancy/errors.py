@@ -61,6 +61,25 @@ class PermissionDeniedError(DomainError):
     status = 403
 
 
+class ModuleNotLicensedError(PermissionDeniedError):
+    """The caller's tenant has not licensed the module this endpoint or task belongs to.
+
+    REST renders it as problem+json with `module` as an extension member; FHIR as an
+    OperationOutcome with code `forbidden` (read `module`).
+    """
+
+    code = "module-not-licensed"
+    title = "Module not licensed"
+
+    def __init__(self, module: str) -> None:
+        super().__init__(f"This tenant has not licensed the module '{module}'.")
+        self.module = module
+
+    def extensions(self) -> dict[str, object]:
+        """The module that is missing, for callers and the FHIR layer."""
+        return {"module": self.module}
+
+
 class ConflictError(DomainError):
     """The request conflicts with the current state (e.g. a duplicate)."""
 

@@ -20,6 +20,7 @@ from tenancy.metrics import UNMATCHED_ROUTE, http_request_observe
 from tenancy.phi import phi_values_from, phi_values_register, phi_values_reset
 from tenancy.principal import Principal, set_request_id
 from tenancy.selectors.access import user_tenant_roles
+from tenancy.selectors.entitlements import entitlement_cache
 from tenancy.services.credentials import api_key_authenticate
 
 ACTIVE_TENANT_SESSION_KEY = "active_tenant_id"
@@ -138,7 +139,7 @@ class TenantMiddleware:
         request.principal = principal  # type: ignore[attr-defined]  # request annotation
         if principal is None:
             return self.get_response(request)
-        with tenant_scope(principal.tenant_id):
+        with tenant_scope(principal.tenant_id), entitlement_cache():
             response = self.get_response(request)
             if response.status_code >= 500:
                 # Django turned an exception into a response; keep nothing it half-wrote.

@@ -7,9 +7,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from tenancy.middleware import ACTIVE_TENANT_SESSION_KEY
+from tenancy.modules import CORE, requires_module
 from tenancy.selectors.access import user_tenant_roles
 
 
+@requires_module(CORE)
 @require_POST
 @staff_member_required
 def tenant_switch(request: HttpRequest) -> HttpResponse:

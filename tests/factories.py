@@ -15,11 +15,11 @@ from tenancy.services.tenants import membership_grant, tenant_create
 _sequence = itertools.count(1)
 
 
-def make_tenant(slug: str | None = None) -> Tenant:
-    """A tenant with every module licensed."""
+def make_tenant(slug: str | None = None, *, modules: tuple[str, ...] | None = None) -> Tenant:
+    """A tenant with every module licensed (or only `modules`)."""
     n = next(_sequence)
     slug = slug or f"tenant-{n}"
-    return tenant_create(slug=slug, name=f"Tenant {slug}")
+    return tenant_create(slug=slug, name=f"Tenant {slug}", modules=modules)
 
 
 def make_user(

@@ -17,6 +17,7 @@ from tenancy.api.permissions import HasTenantRole, request_principal
 from tenancy.api.problems import problem_responses
 from tenancy.errors import FieldError, ValidationFailedError
 from tenancy.models import Role
+from tenancy.modules import MPI
 
 MATCH_ROLES = (Role.FRONT_DESK, Role.DATA_STEWARD, Role.INTEGRATOR)
 
@@ -25,6 +26,7 @@ class MatchApi(APIView):
     """Find the existing patients most likely to be the person described (no writes)."""
 
     permission_classes = [HasTenantRole]
+    required_module = MPI
     allowed_roles = MATCH_ROLES
 
     @extend_schema(

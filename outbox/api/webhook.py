@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from outbox.envelope import parse_incoming
 from outbox.services.inbox import InboxOutcome, inbox_receive
 from outbox.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_verify
+from tenancy.modules import PUBLIC
 
 
 class InboxWebhookApi(APIView):
@@ -19,6 +20,7 @@ class InboxWebhookApi(APIView):
     problem+json.
     """
 
+    required_module = PUBLIC  # signed by the sender; outside any tenant until parsed
     authentication_classes = []
     permission_classes = [AllowAny]
     parser_classes = []  # the signature covers the raw body: it is read untouched

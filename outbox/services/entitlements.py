@@ -11,6 +11,7 @@ from outbox.errors import PoisonMessageError
 from tenancy.db import current_tenant_id
 from tenancy.models import ModuleEntitlement
 from tenancy.principal import Principal
+from tenancy.selectors.entitlements import entitlement_cache_clear
 from tenancy.services.audit import audit_record
 
 
@@ -70,6 +71,7 @@ def entitlement_apply(
                 "origin": origin,
             },
         )
+        entitlement_cache_clear()
     return EntitlementChange(entitlement, changed=True)
 
 

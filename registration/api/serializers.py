@@ -233,6 +233,13 @@ class PatientOutputSerializer(Serializer):
         "merged records."
     )
     links = PatientLinkSerializer(many=True)
+    masked = serializers.BooleanField(
+        default=False,
+        help_text=(
+            "True for a restricted patient the caller may not open: only `id`, `active`, "
+            "`confidentiality` and the timestamps are real; identifying fields are empty."
+        ),
+    )
 
 
 class PatientSearchSerializer(CursorQuerySerializer):
@@ -304,3 +311,27 @@ def patient_input(validated: dict[str, Any]) -> PatientInput:
 def patient_output(patient: Patient) -> dict[str, Any]:
     """The API representation of a patient loaded with its children."""
     return PatientOutputSerializer(patient).data
+
+
+def masked_patient_output(patient: Patient) -> dict[str, Any]:
+    """A restricted patient as a caller without a grant sees it: that it exists, nothing more."""
+    return {
+        "id": str(patient.id),
+        "version": patient.version,
+        "active": patient.active,
+        "names": [],
+        "gender": "unknown",
+        "birth_date": None,
+        "identifiers": [],
+        "telecoms": [],
+        "addresses": [],
+        "contacts": [],
+        "language": "",
+        "marital_status": "",
+        "confidentiality": patient.confidentiality,
+        "preferred_facility": "",
+        "created_at": serializers.DateTimeField().to_representation(patient.created_at),
+        "updated_at": serializers.DateTimeField().to_representation(patient.updated_at),
+        "deactivated_at": None,
+        "masked": True,
+    }

@@ -2,6 +2,7 @@
 
 from django.urls import URLPattern, path
 
+from registration.api.access import BreakGlassApi, BreakGlassGrantListApi, BreakGlassReviewApi
 from registration.api.views import (
     PatientDeactivateApi,
     PatientDetailApi,
@@ -53,5 +54,16 @@ urlpatterns: list[URLPattern] = [
         "patients/<uuid:patient_id>/vital-status/correct",
         VitalStatusCorrectApi.as_view(),
         name="patient-vital-status-correct",
+    ),
+    path(
+        "patients/<uuid:patient_id>/break-glass",
+        BreakGlassApi.as_view(),
+        name="patient-break-glass",
+    ),
+    path("break-glass-grants", BreakGlassGrantListApi.as_view(), name="break-glass-grant-list"),
+    path(
+        "break-glass-grants/<uuid:grant_id>/review",
+        BreakGlassReviewApi.as_view(),
+        name="break-glass-grant-review",
     ),
 ]

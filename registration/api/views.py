@@ -20,9 +20,15 @@ from registration.api.serializers import (
     PatientSearchSerializer,
     ReasonSerializer,
     identifier_input,
+    masked_patient_output,
     patient_changes,
     patient_input,
     patient_output,
+)
+from registration.selectors.access import (
+    patients_access,
+    require_patient_access,
+    require_patient_access_by_id,
 )
 from registration.selectors.patients import PatientSearch, patient_get, patient_search
 from registration.services.patients import (
@@ -39,6 +45,7 @@ from tenancy.api.permissions import HasTenantRole, request_principal
 from tenancy.api.problems import problem_responses
 from tenancy.errors import PreconditionRequiredError
 from tenancy.models import Role
+from tenancy.modules import REGISTRATION
 
 READ_ROLES = (Role.FRONT_DESK, Role.DATA_STEWARD, Role.INTEGRATOR)
 WRITE_ROLES = (Role.FRONT_DESK, Role.INTEGRATOR)
@@ -93,6 +100,7 @@ class PatientListApi(APIView):
     """Search patients; register a new one after a duplicate check."""
 
     permission_classes = [HasTenantRole]
+    required_module = REGISTRATION
     allowed_roles = READ_ROLES
     write_roles = WRITE_ROLES
 
@@ -112,12 +120,20 @@ class PatientListApi(APIView):
             patient_search(PatientSearch(**query.criteria())), request, view=self
         )
         patients = list(page or [])
+        principal = request_principal(request)
+        access = patients_access(principal, patients)
         patient_access_log(
-            actor=request_principal(request),
+            actor=principal,
             patient_ids=[p.id for p in patients],
             action="patient.searched",
+            details={p.id: access[p.id].audit_details() for p in patients},
         )
-        return paginator.get_paginated_response([patient_output(p) for p in patients])
+        return paginator.get_paginated_response(
+            [
+                patient_output(p) if access[p.id].allowed else masked_patient_output(p)
+                for p in patients
+            ]
+        )
 
     @extend_schema(
         operation_id="patients_register",
@@ -142,6 +158,7 @@ class PatientDetailApi(APIView):
     """Read, replace or change one patient."""
 
     permission_classes = [HasTenantRole]
+    required_module = REGISTRATION
     allowed_roles = READ_ROLES
     write_roles = WRITE_ROLES
 
@@ -150,8 +167,14 @@ class PatientDetailApi(APIView):
         responses={200: PatientOutputSerializer, **problem_responses(400, 401, 403, 404)},
     )
     def get(self, request: Request, patient_id: UUID) -> Response:
-        response = _patient_response(patient_id, request)
-        patient_access_log(actor=request_principal(request), patient_ids=[patient_id])
+        principal = request_principal(request)
+        patient = patient_get(patient_id=patient_id)
+        access = require_patient_access(principal, patient)
+        response = Response(patient_output(patient))
+        response["ETag"] = etag(patient.version)
+        patient_access_log(
+            actor=principal, patient_ids=[patient_id], details={patient_id: access.audit_details()}
+        )
         return response
 
     @extend_schema(
@@ -161,6 +184,7 @@ class PatientDetailApi(APIView):
         responses={200: PatientOutputSerializer, **VERSIONED_WRITE_ERRORS},
     )
     def put(self, request: Request, patient_id: UUID) -> Response:
+        require_patient_access_by_id(request_principal(request), patient_id)
         version = expected_version(request)
         body = PatientInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -179,6 +203,7 @@ class PatientDetailApi(APIView):
         responses={200: PatientOutputSerializer, **VERSIONED_WRITE_ERRORS},
     )
     def patch(self, request: Request, patient_id: UUID) -> Response:
+        require_patient_access_by_id(request_principal(request), patient_id)
         version = expected_version(request)
         body = PatientPatchSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -195,6 +220,7 @@ class PatientDeactivateApi(APIView):
     """Deactivate a patient (records are never deleted)."""
 
     permission_classes = [HasTenantRole]
+    required_module = REGISTRATION
     allowed_roles = WRITE_ROLES
 
     @extend_schema(
@@ -204,6 +230,7 @@ class PatientDeactivateApi(APIView):
         responses={200: PatientOutputSerializer, **VERSIONED_WRITE_ERRORS},
     )
     def post(self, request: Request, patient_id: UUID) -> Response:
+        require_patient_access_by_id(request_principal(request), patient_id)
         version = expected_version(request)
         body = ReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -220,6 +247,7 @@ class PatientIdentifierListApi(APIView):
     """A patient's identifiers, retired ones included; add one."""
 
     permission_classes = [HasTenantRole]
+    required_module = REGISTRATION
     allowed_roles = READ_ROLES
     write_roles = WRITE_ROLES
 
@@ -231,8 +259,12 @@ class PatientIdentifierListApi(APIView):
         },
     )
     def get(self, request: Request, patient_id: UUID) -> Response:
+        principal = request_principal(request)
         patient = patient_get(patient_id=patient_id)
-        patient_access_log(actor=request_principal(request), patient_ids=[patient_id])
+        access = require_patient_access(principal, patient)
+        patient_access_log(
+            actor=principal, patient_ids=[patient_id], details={patient_id: access.audit_details()}
+        )
         return Response(IdentifierOutputSerializer(patient.identifiers.all(), many=True).data)
 
     @extend_schema(
@@ -241,6 +273,7 @@ class PatientIdentifierListApi(APIView):
         responses={201: IdentifierOutputSerializer, **WRITE_ERRORS},
     )
     def post(self, request: Request, patient_id: UUID) -> Response:
+        require_patient_access_by_id(request_principal(request), patient_id)
         body = IdentifierInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         row = identifier_add(
@@ -255,6 +288,7 @@ class PatientIdentifierRetireApi(APIView):
     """Retire an identifier (kept for history, freed for reuse)."""
 
     permission_classes = [HasTenantRole]
+    required_module = REGISTRATION
     allowed_roles = WRITE_ROLES
 
     @extend_schema(
@@ -263,6 +297,7 @@ class PatientIdentifierRetireApi(APIView):
         responses={200: IdentifierOutputSerializer, **WRITE_ERRORS},
     )
     def post(self, request: Request, patient_id: UUID, identifier_id: int) -> Response:
+        require_patient_access_by_id(request_principal(request), patient_id)
         body = ReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         row = identifier_retire(

@@ -58,6 +58,7 @@ class PatientRow:
     phones: list[str]
     place: str
     active: bool
+    masked: bool = False
 
 
 def patient_row(patient: Patient) -> PatientRow:
@@ -81,6 +82,23 @@ def patient_row(patient: Patient) -> PatientRow:
     )
 
 
+def masked_row(patient: Patient) -> PatientRow:
+    """A restricted patient the user may not open: that the record exists, nothing that
+    identifies the person."""
+    return PatientRow(
+        id=str(patient.id),
+        name="Restricted record",
+        other_names=[],
+        birth_date=None,
+        gender="—",
+        identifiers=[],
+        phones=[],
+        place="",
+        active=patient.active,
+        masked=True,
+    )
+
+
 def patient_title(patient: Patient) -> str:
     """The patient's main name, for page titles."""
     name = _first_name(patient)
@@ -93,7 +111,9 @@ def candidate_view(summary: Mapping[str, Any], url: str) -> dict[str, Any]:
     return {
         "patient_id": summary["patient_id"],
         "url": url,
-        "name": name_text(summary.get("family") or "", summary.get("given") or []),
+        "name": "Restricted record"
+        if summary.get("restricted")
+        else name_text(summary.get("family") or "", summary.get("given") or []),
         "birth_date": summary.get("birth_date") or "unknown",
         "gender": _GENDERS.get(summary.get("gender") or "", summary.get("gender") or ""),
         "matched_on": [MATCH_REASONS.get(m, m) for m in summary.get("matched_on") or []],

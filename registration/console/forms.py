@@ -18,6 +18,7 @@ from django.db.models import TextChoices
 from registration.models import (
     AddressType,
     AddressUse,
+    BreakGlassReason,
     Confidentiality,
     ContactRelationship,
     DatePrecision,
@@ -498,6 +499,17 @@ class DeactivateForm(VersionForm):
 
     reason = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), label="Reason"
+    )
+
+
+class BreakGlassForm(forms.Form):
+    """Why the user must open a restricted record now (the service checks the rules)."""
+
+    reason_category = forms.ChoiceField(
+        choices=[("", "— choose —"), *BreakGlassReason.choices], label="Reason"
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), label="Explain", max_length=1000
     )
 
 

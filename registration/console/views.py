@@ -21,10 +21,12 @@ from django.urls import reverse
 from registration.console.display import (
     candidate_view,
     history_rows,
+    masked_row,
     patient_row,
     patient_title,
 )
 from registration.console.forms import (
+    BreakGlassForm,
     DeactivateForm,
     OverrideForm,
     PatientFormGroup,
@@ -33,11 +35,13 @@ from registration.console.forms import (
 )
 from registration.console.vital_status import vital_status_page
 from registration.models import IdentifierDomain, Patient
+from registration.selectors.access import patient_access, patients_access
 from registration.selectors.domains import identifier_domains
 from registration.selectors.history import patient_history
 from registration.selectors.lookups import duplicate_candidate_summaries
 from registration.selectors.patients import patient_get, patient_search
 from registration.selectors.vital_status import vital_status_history
+from registration.services.access import break_glass_open
 from registration.services.patients import (
     DuplicateSuspectedError,
     PatientInactiveError,
@@ -49,6 +53,8 @@ from registration.services.patients import (
 )
 from tenancy.admin_base import request_principal
 from tenancy.errors import DomainError, NotFoundError, PreconditionFailedError
+from tenancy.modules import BREAK_GLASS
+from tenancy.selectors.entitlements import module_entitled
 
 PAGE_SIZE = 25
 STALE_MESSAGE = (
@@ -117,10 +123,13 @@ class PatientConsole:
             patients = list(patient_search(criteria)[offset : offset + PAGE_SIZE + 1])
         has_next = len(patients) > PAGE_SIZE
         patients = patients[:PAGE_SIZE]
+        principal = request_principal(request)
+        access = patients_access(principal, patients)
         patient_access_log(
-            actor=request_principal(request),
+            actor=principal,
             patient_ids=[p.id for p in patients],
             action="patient.searched",
+            details={p.id: access[p.id].audit_details() for p in patients},
         )
         query = request.GET.copy()
         query.pop("page", None)
@@ -131,7 +140,9 @@ class PatientConsole:
             {
                 "form": form,
                 "searched": criteria is not None,
-                "rows": [patient_row(p) for p in patients],
+                "rows": [
+                    patient_row(p) if access[p.id].allowed else masked_row(p) for p in patients
+                ],
                 "page": page,
                 "previous_query": f"{query.urlencode()}&page={page - 1}" if page > 1 else "",
                 "next_query": f"{query.urlencode()}&page={page + 1}" if has_next else "",
@@ -206,7 +217,14 @@ class PatientConsole:
     def detail(self, request: HttpRequest, patient_id: UUID, *, can_change: bool) -> HttpResponse:
         """The patient page: the whole record, retired identifiers included, and its history."""
         patient = self._patient_or_404(patient_id)
-        patient_access_log(actor=request_principal(request), patient_ids=[patient.id])
+        access = patient_access(request_principal(request), patient)
+        if not access.allowed:
+            return self.restricted(request, patient)
+        patient_access_log(
+            actor=request_principal(request),
+            patient_ids=[patient.id],
+            details={patient.id: access.audit_details()},
+        )
         identifiers = sorted(patient.identifiers.all(), key=lambda i: (i.retired_at is not None,))
         return self._render(
             request,
@@ -216,6 +234,7 @@ class PatientConsole:
                 "patient": patient,
                 "identifiers": identifiers,
                 "history": history_rows(patient_history(patient_id=patient.id)),
+                "access": access,
                 "can_change": can_change and patient.active,
                 "edit_url": self.url("edit", patient.id),
                 "deactivate_url": self.url("deactivate", patient.id),
@@ -243,12 +262,19 @@ class PatientConsole:
     def edit(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
         """Change the record; saved only if nobody changed it since the form was opened."""
         patient = self._patient_or_404(patient_id)
+        access = patient_access(request_principal(request), patient)
+        if not access.allowed:
+            return self.restricted(request, patient)
         detail_url = self.url("change", patient.id)
         if not patient.active:
             messages.error(request, INACTIVE_MESSAGE)
             return HttpResponseRedirect(detail_url)
         if request.method != "POST":
-            patient_access_log(actor=request_principal(request), patient_ids=[patient.id])
+            patient_access_log(
+                actor=request_principal(request),
+                patient_ids=[patient.id],
+                details={patient.id: access.audit_details()},
+            )
             group = PatientFormGroup(record=patient_input_of(patient))
             version = VersionForm(initial={"version": patient.version})
         else:
@@ -285,6 +311,8 @@ class PatientConsole:
     def deactivate(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
         """Deactivate the record (never deleted), with a reason."""
         patient = self._patient_or_404(patient_id)
+        if not patient_access(request_principal(request), patient).allowed:
+            return self.restricted(request, patient)
         detail_url = self.url("change", patient.id)
         if not patient.active:
             messages.error(request, INACTIVE_MESSAGE)
@@ -315,6 +343,55 @@ class PatientConsole:
             "Deactivate patient",
             {"form": form, "errors": errors, "patient_id": patient.id, "detail_url": detail_url},
         )
+
+    def restricted(
+        self, request: HttpRequest, patient: Patient, form: BreakGlassForm | None = None
+    ) -> HttpResponse:
+        """403: the record is restricted; offer break-glass when the tenant licenses it."""
+        response = self._render(
+            request,
+            "restricted.html",
+            "Restricted record",
+            {
+                "patient_id": patient.id,
+                "break_glass_available": module_entitled(BREAK_GLASS),
+                "form": form or BreakGlassForm(),
+                "break_glass_url": self.url("break_glass", patient.id),
+            },
+        )
+        response.status_code = 403
+        return response
+
+    def break_glass(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
+        """Open a restricted record with a stated reason (time-boxed, audited, reviewed)."""
+        patient = self._patient_or_404(patient_id)
+        detail_url = self.url("change", patient.id)
+        principal = request_principal(request)
+        if patient_access(principal, patient).allowed:
+            return HttpResponseRedirect(detail_url)
+        form = BreakGlassForm(request.POST)
+        if form.is_valid() and principal is not None:
+            try:
+                break_glass_open(
+                    actor=principal,
+                    patient_id=patient.id,
+                    reason_category=form.cleaned_data["reason_category"],
+                    reason_text=form.cleaned_data["reason"],
+                )
+            except DomainError as exc:
+                form.add_error(None, self._refusal_message(exc))
+                for error in exc.errors:
+                    form.add_error(
+                        error.field if error.field in form.fields else None, error.message
+                    )
+            else:
+                messages.warning(
+                    request,
+                    "Break-glass access granted for a limited time. This access is audited and "
+                    "will be reviewed.",
+                )
+                return HttpResponseRedirect(detail_url)
+        return self.restricted(request, patient, form)
 
     @staticmethod
     def _refusal_message(exc: DomainError) -> str:

@@ -1,5 +1,11 @@
 """Patients, FHIR-shaped but relational: a patient row and its child tables."""
 
+from registration.models.access import (
+    BreakGlassReason,
+    GrantKind,
+    PatientAccessGrant,
+    ReviewDecision,
+)
 from registration.models.codes import (
     AddressType,
     AddressUse,
@@ -39,17 +45,20 @@ from registration.models.vital_status import (
 __all__ = [
     "AddressType",
     "AddressUse",
+    "BreakGlassReason",
     "CheckDigitAlgorithm",
     "Confidentiality",
     "ContactRelationship",
     "DatePrecision",
     "DeathNotificationReview",
     "Gender",
+    "GrantKind",
     "IdentifierDomain",
     "IdentifierUse",
     "MaritalStatus",
     "NameUse",
     "Patient",
+    "PatientAccessGrant",
     "PatientAddress",
     "PatientContact",
     "PatientIdentifier",
@@ -57,6 +66,7 @@ __all__ = [
     "PatientLinkType",
     "PatientName",
     "PatientTelecom",
+    "ReviewDecision",
     "ReviewReason",
     "ReviewStatus",
     "TelecomSystem",

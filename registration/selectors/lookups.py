@@ -5,6 +5,7 @@ from typing import Any
 from uuid import UUID
 
 from registration.models import Patient
+from registration.selectors.access import candidate_summary_for
 from registration.services.duplicates import find_likely_duplicates
 from registration.services.inputs import PatientInput
 
@@ -23,16 +24,19 @@ def duplicate_candidate_summaries(data: PatientInput) -> list[dict[str, Any]]:
             continue
         name = next(iter(patient.names.all()), None)
         summaries.append(
-            {
-                "patient_id": str(candidate.patient_id),
-                "matched_on": list(candidate.matched_on),
-                "probability": candidate.probability,
-                "grade": candidate.grade,
-                "family": name.family if name else "",
-                "given": list(name.given) if name else [],
-                "birth_date": patient.birth_date.isoformat() if patient.birth_date else None,
-                "gender": patient.gender,
-            }
+            candidate_summary_for(
+                patient,
+                {
+                    "patient_id": str(candidate.patient_id),
+                    "matched_on": list(candidate.matched_on),
+                    "probability": candidate.probability,
+                    "grade": candidate.grade,
+                    "family": name.family if name else "",
+                    "given": list(name.given) if name else [],
+                    "birth_date": patient.birth_date.isoformat() if patient.birth_date else None,
+                    "gender": patient.gender,
+                },
+            )
         )
     return summaries
 

@@ -24,6 +24,7 @@ from registration.models import (
     PatientName,
     PatientTelecom,
 )
+from registration.selectors.access import candidate_summary_for
 from registration.selectors.domains import identifier_domains
 from registration.selectors.vital_status import deceased_among
 from registration.services.duplicates import DuplicateCandidate, find_likely_duplicates
@@ -402,16 +403,19 @@ def _candidate_summaries(candidates: list[DuplicateCandidate]) -> list[dict[str,
         patient = patients[candidate.patient_id]
         name = next(iter(patient.names.all()), None)
         summaries.append(
-            {
-                "patient_id": str(candidate.patient_id),
-                "matched_on": list(candidate.matched_on),
-                "probability": candidate.probability,
-                "grade": candidate.grade,
-                "family": name.family if name else "",
-                "given": list(name.given) if name else [],
-                "birth_date": patient.birth_date.isoformat() if patient.birth_date else None,
-                "gender": patient.gender,
-            }
+            candidate_summary_for(
+                patient,
+                {
+                    "patient_id": str(candidate.patient_id),
+                    "matched_on": list(candidate.matched_on),
+                    "probability": candidate.probability,
+                    "grade": candidate.grade,
+                    "family": name.family if name else "",
+                    "given": list(name.given) if name else [],
+                    "birth_date": patient.birth_date.isoformat() if patient.birth_date else None,
+                    "gender": patient.gender,
+                },
+            )
         )
     return summaries
 
@@ -723,12 +727,21 @@ def identifier_retire(
 
 
 def patient_access_log(
-    *, actor: Principal | None, patient_ids: list[UUID], action: str = "patient.read"
+    *,
+    actor: Principal | None,
+    patient_ids: list[UUID],
+    action: str = "patient.read",
+    details: Mapping[UUID, Mapping[str, object]] | None = None,
 ) -> None:
-    """Record who saw which patients (HIPAA-style access log), one row per patient, one INSERT."""
+    """Record who saw which patients (HIPAA-style access log), one row per patient, one INSERT.
+
+    `details` adds per-patient facts, such as the grant an access to a restricted patient went
+    through (`registration.selectors.access.PatientAccess.audit_details`).
+    """
     if not patient_ids:
         return
     tenant_id = current_tenant_id()
+    details = details or {}
     AuditEvent.objects.bulk_create(
         AuditEvent(
             tenant_id=tenant_id,
@@ -738,6 +751,7 @@ def patient_access_log(
             object_type="patient",
             object_id=str(patient_id),
             request_id=current_request_id(),
+            details=dict(details.get(patient_id, {})),
         )
         for patient_id in patient_ids
     )

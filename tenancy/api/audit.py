@@ -11,6 +11,7 @@ from tenancy.api.pagination import CursorQuerySerializer, StrictCursorPagination
 from tenancy.api.permissions import HasTenantRole
 from tenancy.api.problems import problem_responses
 from tenancy.models import Role
+from tenancy.modules import CORE
 from tenancy.selectors.audit import audit_event_get, audit_event_list
 
 
@@ -41,12 +42,22 @@ class AuditFilterInput(CursorQuerySerializer):
     object_type = StrictCharField(required=False, max_length=64)
     object_id = StrictCharField(required=False, max_length=64)
     action = StrictCharField(required=False, max_length=64)
+    actor_user_id = serializers.IntegerField(required=False, min_value=1)
+    occurred_from = serializers.DateTimeField(required=False, help_text="Inclusive.")
+    occurred_until = serializers.DateTimeField(required=False, help_text="Exclusive.")
+    break_glass = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="true: only rows written under or about a break-glass grant.",
+    )
 
 
 class AuditEventListApi(APIView):
     """List the tenant's audit trail, newest first."""
 
     permission_classes = [HasTenantRole]
+    required_module = CORE
     allowed_roles = (Role.AUDITOR, Role.TENANT_ADMIN)
 
     @extend_schema(
@@ -71,6 +82,7 @@ class AuditEventDetailApi(APIView):
     """Read one audit row."""
 
     permission_classes = [HasTenantRole]
+    required_module = CORE
     allowed_roles = (Role.AUDITOR, Role.TENANT_ADMIN)
 
     @extend_schema(

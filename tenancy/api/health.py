@@ -8,10 +8,12 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from tenancy.metrics import readiness_set
+from tenancy.modules import PUBLIC, requires_module
 
 _migrations_known_applied = False
 
 
+@requires_module(PUBLIC)
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness: the process answers. Touches nothing, so a slow database never kills pods."""
@@ -48,6 +50,7 @@ def _redis_check() -> str | None:
     return None
 
 
+@requires_module(PUBLIC)
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: the app role reaches PostgreSQL, Redis answers, migrations are applied."""

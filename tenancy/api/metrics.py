@@ -5,8 +5,10 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from tenancy.metrics import render_metrics
+from tenancy.modules import PUBLIC, requires_module
 
 
+@requires_module(PUBLIC)
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
     """`/metrics` for Prometheus: unauthenticated like the probes, and free of PHI by design

@@ -45,3 +45,30 @@ class AuditEvent(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type} {self.object_id}"
+
+
+class AuditSeal(TenantOwnedModel):
+    """One link of a tenant's hash chain over its audit rows, so that a database
+    administrator's edit or deletion of an audit row is detectable (`manage.py audit_verify`).
+
+    `row_hash = sha256(prev_hash + canonical content of the audit row)`; seals are written by
+    `audit_seal` in audit-id order and are append-only like the rows they seal.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    seq = models.BigIntegerField()
+    audit_event_id = models.BigIntegerField()
+    prev_hash = models.CharField(max_length=64)
+    row_hash = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "seq"], name="audit_seal_seq_unique"),
+            models.UniqueConstraint(
+                fields=["tenant", "audit_event_id"], name="audit_seal_event_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"seal {self.seq} of audit {self.audit_event_id}"

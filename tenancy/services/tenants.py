@@ -8,14 +8,17 @@ from django.utils import timezone
 from tenancy.db import current_tenant_id, tenant_scope
 from tenancy.errors import FieldError, ValidationFailedError
 from tenancy.models import Membership, ModuleEntitlement, Role, Tenant
+from tenancy.modules import licensable_modules
 from tenancy.principal import Principal
 from tenancy.services.audit import audit_record
 
-DEFAULT_MODULES = ("registration", "mpi", "fhir", "portrait", "break_glass")
 
+def tenant_create(*, slug: str, name: str, modules: tuple[str, ...] | None = None) -> Tenant:
+    """Create a tenant with its initial module entitlements (a platform operation).
 
-def tenant_create(*, slug: str, name: str, modules: tuple[str, ...] = DEFAULT_MODULES) -> Tenant:
-    """Create a tenant with its initial module entitlements (a platform operation)."""
+    `modules` defaults to every licensable module (tenancy.modules).
+    """
+    modules = tuple(licensable_modules()) if modules is None else modules
     tenant = Tenant(slug=slug, name=name)
     try:
         tenant.full_clean()

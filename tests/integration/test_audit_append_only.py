@@ -4,7 +4,7 @@ import psycopg
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from tenancy.db import tenant_scope
+from tenancy.db import tenant_cursor, tenant_scope
 from tenancy.models import AuditEvent
 from tenancy.services.audit import audit_record
 from tests.factories import make_tenant
@@ -75,3 +75,46 @@ def test_even_the_owner_is_stopped_by_the_trigger(owner_connection):
                 )
     finally:
         owner_connection.rollback()
+
+
+def test_bulk_orm_paths_cannot_change_audit(event):
+    tenant, row = event
+    with tenant_scope(tenant.id):
+        row.action = "forged"
+        with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
+            AuditEvent.objects.bulk_update([row], ["action"])
+        with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
+            AuditEvent.objects.filter(id=row.id).delete()
+        with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
+            row.save()
+        assert AuditEvent.objects.get(id=row.id).action == "probe"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "ALTER TABLE tenancy_auditevent DISABLE TRIGGER ALL",
+        "ALTER TABLE tenancy_auditevent NO FORCE ROW LEVEL SECURITY",
+        "DROP TABLE tenancy_auditevent",
+    ],
+)
+def test_app_role_cannot_lift_the_protection(event, statement):
+    tenant, _row = event
+    with (
+        tenant_scope(tenant.id),
+        pytest.raises(DatabaseError, match=r"must be owner|permission denied"),
+        transaction.atomic(),
+        tenant_cursor() as cursor,
+    ):
+        cursor.execute(statement)
+
+
+def test_app_role_cannot_grant_itself_update(event):
+    """PostgreSQL only warns when a non-owner GRANTs; the UPDATE is still refused after it."""
+    tenant, row = event
+    with tenant_scope(tenant.id), transaction.atomic(), tenant_cursor() as cursor:
+        cursor.execute("GRANT UPDATE, DELETE ON tenancy_auditevent TO PUBLIC")
+        with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
+            cursor.execute(
+                "UPDATE tenancy_auditevent SET action = 'forged' WHERE id = %s", [row.id]
+            )

@@ -72,8 +72,10 @@ ENDPOINTS = [
         # The MPI's duplicate check: model, candidates, candidate records, name frequencies
         # (two more than the interim exact check's identifier and name lookups), which
         # candidates are deceased (the matcher's cap, the re-registration rule), and the
-        # record's links (Patient.link) in the response.
-        max_queries=38,
+        # record's links (Patient.link) in the response; every endpoint also reads the
+        # tenant's licensed modules once, and every write to an existing patient first reads
+        # its confidentiality (restricted patients need a grant).
+        max_queries=39,
     ),
     Endpoint("read", "get", lambda w, p: f"/api/v1/patients/{p.id}", None, 200),
     Endpoint(
@@ -83,7 +85,7 @@ ENDPOINTS = [
         lambda: api_body(patient_data(gender="other")),
         200,
         if_match=True,
-        max_queries=34,  # +1: the record's links in the response
+        max_queries=36,  # +1 links in the response, +1 modules, +1 confidentiality
     ),
     Endpoint(
         "change",
@@ -101,7 +103,7 @@ ENDPOINTS = [
         lambda: {"reason": "registered twice"},
         200,
         if_match=True,
-        max_queries=23,  # +1: the record's links in the response
+        max_queries=25,  # +1 links in the response, +1 modules, +1 confidentiality
     ),
     Endpoint("identifiers", "get", lambda w, p: f"/api/v1/patients/{p.id}/identifiers", None, 200),
     Endpoint(
@@ -110,7 +112,7 @@ ENDPOINTS = [
         lambda w, p: f"/api/v1/patients/{p.id}/identifiers",
         lambda: {"system": "urn:oid:1.2.3.4", "value": "LAB-77"},
         201,
-        max_queries=22,
+        max_queries=24,
     ),
     Endpoint(
         "retire identifier",

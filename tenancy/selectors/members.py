@@ -1,0 +1,14 @@
+"""Who the members of the current tenant are (RLS keeps memberships inside it)."""
+
+from tenancy.models import Membership
+
+
+def tenant_member_names() -> dict[int, str]:
+    """User id -> username of every member of the current tenant, by username."""
+    rows = (
+        Membership.objects.select_related("user")
+        .order_by("user__username")
+        .values_list("user_id", "user__username")
+        .distinct()
+    )
+    return {int(user_id): str(username) for user_id, username in rows}
