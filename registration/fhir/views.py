@@ -36,6 +36,7 @@ from registration.selectors.patients import patient_get
 from registration.services.patients import patient_access_log, patient_register, patient_update
 from tenancy.api.permissions import HasTenantRole, request_principal
 from tenancy.errors import FieldError, NotFoundError, PreconditionFailedError
+from tenancy.modules import PUBLIC
 from tenancy.principal import Principal
 from tenancy.selectors.audit import audit_event_list
 
@@ -191,8 +192,10 @@ def patient_replace(
 
 
 class MetadataView(FhirView):
-    """The CapabilityStatement (public, as FHIR clients read it before authenticating)."""
+    """The CapabilityStatement (public, as FHIR clients read it before authenticating; it
+    describes the server, never a tenant's data, so it needs no licence either)."""
 
+    required_module = PUBLIC
     permission_classes = [AllowAny]
 
     def get(self, request: Request) -> Response:
