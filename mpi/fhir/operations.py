@@ -13,7 +13,7 @@ from fhirclient.models.parameters import Parameters
 from mpi.api.views import MATCH_ROLES
 from mpi.matching.score import MatchGrade
 from mpi.selectors.cross_reference import active_identifiers, identifier_holder, known_system
-from mpi.services.matching import MAX_COUNT, MatchCandidate, match_patient
+from mpi.services.matching import MAX_COUNT, ScoredCandidate, match_patient
 from registration.fhir.mapping import (
     FhirStructureError,
     extension_url,
@@ -96,7 +96,7 @@ def _match_request(body: Any) -> tuple[Any, bool, int]:
     return resource, only_certain, count
 
 
-def _explanation(candidate: MatchCandidate, model_version: str) -> dict[str, Any]:
+def _explanation(candidate: ScoredCandidate, model_version: str) -> dict[str, Any]:
     fields = [
         {
             "url": "field",
@@ -126,7 +126,7 @@ def patient_match(call: OperationCall) -> OperationResult:
             "Nothing to match on.",
             errors=[FieldError("Patient.name", "required", "Give a name, identifier or telecom.")],
         )
-    chosen: tuple[MatchCandidate, ...]
+    chosen: tuple[ScoredCandidate, ...]
     if only_certain:
         # A match only when exactly one certain candidate exists and blocking saw everything.
         result = match_patient(data, count=2, only_certain=True)
