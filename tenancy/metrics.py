@@ -281,6 +281,19 @@ def multiprocess_dir() -> str:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 
 
+def multiprocess_dir_prepare() -> None:
+    """Create the multi-process directory and empty it of an earlier run's files; the parent
+    process calls it before it forks (gunicorn's on_starting, Celery's worker_init). A no-op
+    in single-process mode."""
+    directory = multiprocess_dir()
+    if not directory:
+        return
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.remove(os.path.join(directory, name))
+
+
 def process_registry() -> CollectorRegistry:
     """The values recorded by this process — or by every process sharing the multi-process
     directory (what a worker's own metrics port serves)."""
