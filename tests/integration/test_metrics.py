@@ -300,6 +300,7 @@ def test_celery_queue_lengths_are_read_from_the_broker(db, settings):
 
     settings.CELERY_TASK_DEFAULT_QUEUE = "metrics-test-default"
     settings.CELERY_TASK_ROUTES = {"tests.metrics.*": {"queue": "metrics-test-batch"}}
+    settings.CELERY_TASK_QUEUES = ["metrics-test-declared"]
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     broker.delete("metrics-test-default", "metrics-test-batch")
     try:
@@ -308,6 +309,8 @@ def test_celery_queue_lengths_are_read_from_the_broker(db, settings):
         assert value(families, "regsvc_celery_queue_up") == 1
         assert value(families, "regsvc_celery_queue_length", queue="metrics-test-batch") == 3
         assert value(families, "regsvc_celery_queue_length", queue="metrics-test-default") == 0
+        queues = {s.labels["queue"] for s in families["regsvc_celery_queue_length"].samples}
+        assert queues == {"metrics-test-default", "metrics-test-batch", "metrics-test-declared"}
         assert families["regsvc_celery_queue_length"].type == "gauge"
     finally:
         broker.delete("metrics-test-default", "metrics-test-batch")
