@@ -29,11 +29,12 @@ def _worker_started(sender: Any = None, **_: Any) -> None:
     from django.conf import settings  # noqa: PLC0415
     from prometheus_client import start_http_server  # noqa: PLC0415
 
-    from tenancy.metrics import process_registry  # noqa: PLC0415
+    from tenancy.metrics import multiprocess_dir_prepare, process_registry  # noqa: PLC0415
     from tenancy.tracing import setup_tracing  # noqa: PLC0415
 
     pool = str(getattr(sender, "pool_cls", "") or "")
     if "prefork" not in pool.lower():
         setup_tracing()
     if settings.CELERY_METRICS_PORT:
+        multiprocess_dir_prepare()  # before the pool forks its children
         start_http_server(settings.CELERY_METRICS_PORT, registry=process_registry())

@@ -7,7 +7,7 @@ time (one HGETALL). These counters are deployment-wide: every web pod exposes th
 so rules aggregate them with `max`, not `sum`.
 
 The backlog gauges (`regsvc_outbox_pending`, `regsvc_outbox_lag_seconds`,
-`regsvc_outbox_dead_total`, `regsvc_inbox_dead_total`) are read at scrape time by
+`regsvc_outbox_dead_events`, `regsvc_inbox_dead_messages`) are read at scrape time by
 `BacklogCollector`, through the counts-only SECURITY DEFINER function `outbox_event_backlog()`
 (no tenant data reaches the web; see `outbox.selectors.backlog`).
 """
@@ -143,12 +143,12 @@ class BacklogCollector(Collector):
                 backlog.lag_seconds,
             ),
             (
-                "regsvc_outbox_dead_total",
+                "regsvc_outbox_dead_events",
                 "Outbox events marked dead now (waiting for a re-drive).",
                 backlog.outbox_dead,
             ),
             (
-                "regsvc_inbox_dead_total",
+                "regsvc_inbox_dead_messages",
                 "Inbox messages marked dead now (waiting for a re-drive).",
                 backlog.inbox_dead,
             ),

@@ -9,7 +9,8 @@
   readiness probes; the web's probes are /healthz and /readyz.
 - No Secret is inlined; secrets come from ExternalSecrets; the portrait key-encryption key is an
   ExternalSecret mounted as files, never put in the environment.
-- The migration Job is an Argo CD PreSync hook; the ServiceMonitor selects the web Service.
+- The migration Job is an Argo CD PreSync hook; the ServiceMonitor selects the web Service; the
+  PodMonitor selects the worker pods and scrapes a port they declare.
 - `--promql FILE` writes the AnalysisTemplate's queries (arguments filled in) as a rule file,
   for `promtool check rules` to parse.
 
@@ -199,6 +200,28 @@ def check_wiring(resources: list[Resource]) -> Iterator[str]:
         yield "no default-deny NetworkPolicy (all pods, ingress and egress)"
     if _one(resources, "PrometheusRule", "regsvc") is None:
         yield "the PrometheusRule regsvc is missing"
+    yield from _worker_monitor_problems(resources)
+
+
+def _worker_monitor_problems(resources: list[Resource]) -> Iterator[str]:
+    """The workers' task metrics are scraped: the PodMonitor selects the worker pods, on a port
+    their container declares, which CELERY_METRICS_PORT serves."""
+    worker = _one(resources, "Deployment", "regsvc-worker")
+    monitor = _one(resources, "PodMonitor", "regsvc-worker")
+    if worker is None or monitor is None:
+        yield "the worker Deployment and its PodMonitor are needed"
+        return
+    labels = worker["spec"]["template"]["metadata"]["labels"]
+    if any(labels.get(k) != v for k, v in monitor["spec"]["selector"]["matchLabels"].items()):
+        yield "the PodMonitor does not select the worker pods"
+    container = _pod_spec(worker)["containers"][0]
+    ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+        if endpoint["port"] not in ports:
+            yield "the PodMonitor scrapes a port the worker does not declare"
+        elif str(ports[endpoint["port"]]) != env.get("CELERY_METRICS_PORT"):
+            yield "the worker's metrics port is not its CELERY_METRICS_PORT"
 
 
 def analysis_rule_file(resources: list[Resource]) -> Resource:

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
 from tenancy.db import tenant_scope
-from tenancy.metrics import UNMATCHED_ROUTE, http_request_observe
+from tenancy.metrics import http_request_observe, route_label
 from tenancy.phi import phi_values_from, phi_values_register, phi_values_reset
 from tenancy.principal import Principal, set_request_id
 from tenancy.selectors.access import user_tenant_roles
@@ -44,9 +44,8 @@ class MetricsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
-        match = request.resolver_match
         http_request_observe(
-            route=(match.route or match.view_name) if match is not None else UNMATCHED_ROUTE,
+            route=route_label(request.resolver_match),
             method=request.method or "",
             status=response.status_code,
             seconds=time.perf_counter() - started,

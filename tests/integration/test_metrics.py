@@ -32,8 +32,14 @@ FAMILIES = {
     "celery_task_failures": "counter",
     "regsvc_outbox_lag_seconds": "gauge",
     "regsvc_outbox_pending": "gauge",
-    "regsvc_outbox_dead_total": "gauge",
-    "regsvc_inbox_dead_total": "gauge",
+    "regsvc_outbox_dead_events": "gauge",
+    "regsvc_inbox_dead_messages": "gauge",
+    "regsvc_event_backlog_up": "gauge",
+    "regsvc_outbox_events_dead": "counter",
+    "regsvc_inbox_messages_dead": "counter",
+    "regsvc_outbox_metrics_up": "gauge",
+    "regsvc_celery_queue_length": "gauge",
+    "regsvc_celery_queue_up": "gauge",
     "regsvc_match_duration_seconds": "histogram",
     "regsvc_batch_progress_ratio": "gauge",
     "regsvc_breakglass_grants": "counter",
@@ -77,6 +83,7 @@ def patient_key(committed_db):
 
 def test_every_family_is_exposed_with_its_type(db):
     batch_progress_set("warm-up", 1, 1)
+    breakglass_grant_counted(uuid.uuid4())
     Client().get("/readyz")
     families = scrape()
     for name, kind in FAMILIES.items():
@@ -172,7 +179,7 @@ def test_outbox_and_inbox_backlog_are_counted_at_scrape_time(committed_db, owner
     families = scrape()
     assert value(families, "regsvc_outbox_pending") == 2
     assert value(families, "regsvc_outbox_lag_seconds") >= 0.05
-    assert value(families, "regsvc_outbox_dead_total") == 0
+    assert value(families, "regsvc_outbox_dead_events") == 0
 
     owner_connection.execute(
         "UPDATE outbox_outboxevent SET status = 'dead' WHERE event_id = %s", [events[0].event_id]
@@ -187,18 +194,21 @@ def test_outbox_and_inbox_backlog_are_counted_at_scrape_time(committed_db, owner
     assert inbox_receive(sender="licensing", event=poison).outcome == InboxOutcome.DEAD
     families = scrape()
     assert value(families, "regsvc_outbox_pending") == 1
-    assert value(families, "regsvc_outbox_dead_total") == 1
-    assert value(families, "regsvc_inbox_dead_total") == 1
+    assert value(families, "regsvc_outbox_dead_events") == 1
+    assert value(families, "regsvc_inbox_dead_messages") == 1
 
 
 def test_batch_progress_break_glass_and_readiness(db, settings):
     batch_progress_set("job-7", 25, 100)
-    breakglass_before = value(scrape(), "regsvc_breakglass_grants_total")
-    breakglass_grant_counted()
+    tenant_id, other_id = uuid.uuid4(), uuid.uuid4()
+    breakglass_grant_counted(tenant_id)
+    breakglass_grant_counted(tenant_id)
+    breakglass_grant_counted(other_id)
     assert Client().get("/readyz").status_code == 200
     families = scrape()
     assert value(families, "regsvc_batch_progress_ratio", job="job-7") == 0.25
-    assert value(families, "regsvc_breakglass_grants_total") == breakglass_before + 1
+    assert value(families, "regsvc_breakglass_grants_total", tenant=str(tenant_id)) == 2
+    assert value(families, "regsvc_breakglass_grants_total", tenant=str(other_id)) == 1
     assert value(families, "regsvc_readiness_ok") == 1
 
     batch_progress_set("job-7", 100, 100)
@@ -212,9 +222,10 @@ def test_batch_progress_break_glass_and_readiness(db, settings):
 
 
 _RECORD = """
+import uuid
 from tenancy.metrics import breakglass_grant_counted, http_request_observe
 http_request_observe(route="api/v1/patients", method="GET", status=200, seconds=0.2)
-breakglass_grant_counted()
+breakglass_grant_counted(uuid.UUID("7d0c5b1e-0000-4000-8000-000000000001"))
 """
 _RENDER = """
 import sys
@@ -250,7 +261,8 @@ def test_values_of_several_processes_add_up(multiprocess_dir):
     labels = {"route": "api/v1/patients", "method": "GET", "status": "200"}
     assert value(families, "http_requests_total", **labels) == 2
     assert value(families, "http_request_duration_seconds_count", **labels) == 2
-    assert value(families, "regsvc_breakglass_grants_total") == 2
+    tenant = "7d0c5b1e-0000-4000-8000-000000000001"
+    assert value(families, "regsvc_breakglass_grants_total", tenant=tenant) == 2
 
 
 def test_a_failing_backlog_query_is_reported_not_raised(db):
@@ -264,3 +276,66 @@ def test_a_failing_backlog_query_is_reported_not_raised(db):
         families = {f.name: f for f in BacklogCollector().collect()}
     assert list(families) == ["regsvc_event_backlog_up"]
     assert families["regsvc_event_backlog_up"].samples[0].value == 0
+
+
+def test_dead_events_and_messages_are_counted_by_family_and_sender(db):
+    """The counters the dead-event alerts use (`increase(...[15m]) > 0`), deployment-wide."""
+    from outbox.metrics import count_many
+
+    before = scrape()
+    count_many({("outbox_events_dead", "patient"): 2, ("inbox_messages_dead", "licensing"): 1})
+    after = scrape()
+    assert value(after, "regsvc_outbox_metrics_up") == 1
+    for sample, labels, added in (
+        ("regsvc_outbox_events_dead_total", {"family": "patient"}, 2),
+        ("regsvc_inbox_messages_dead_total", {"sender": "licensing"}, 1),
+    ):
+        assert value(after, sample, **labels) == value(before, sample, **labels) + added
+
+
+def test_celery_queue_lengths_are_read_from_the_broker(db, settings):
+    """`regsvc_celery_queue_length{queue}` (the worker autoscaler's metric) is LLEN of every
+    configured queue; an unreachable broker is reported, not raised."""
+    import redis
+
+    settings.CELERY_TASK_DEFAULT_QUEUE = "metrics-test-default"
+    settings.CELERY_TASK_ROUTES = {"tests.metrics.*": {"queue": "metrics-test-batch"}}
+    settings.CELERY_TASK_QUEUES = ["metrics-test-declared"]
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("metrics-test-default", "metrics-test-batch")
+    try:
+        broker.rpush("metrics-test-batch", "m1", "m2", "m3")
+        families = scrape()
+        assert value(families, "regsvc_celery_queue_up") == 1
+        assert value(families, "regsvc_celery_queue_length", queue="metrics-test-batch") == 3
+        assert value(families, "regsvc_celery_queue_length", queue="metrics-test-default") == 0
+        queues = {s.labels["queue"] for s in families["regsvc_celery_queue_length"].samples}
+        assert queues == {"metrics-test-default", "metrics-test-batch", "metrics-test-declared"}
+        assert families["regsvc_celery_queue_length"].type == "gauge"
+    finally:
+        broker.delete("metrics-test-default", "metrics-test-batch")
+
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:9/0"  # nothing listens there
+    response = Client().get("/metrics")
+    assert response.status_code == 200
+    families = {f.name: f for f in text_string_to_metric_families(response.content.decode())}
+    assert value(families, "regsvc_celery_queue_up") == 0
+    assert "regsvc_celery_queue_length" not in families
+
+
+@pytest.mark.parametrize(
+    ("path", "route"),
+    [
+        ("/fhir/Patient/$match", "fhir/Patient/$match"),
+        ("/fhir/Patient/$ihe-pix", "fhir/Patient/$ihe-pix"),
+        ("/fhir/Patient/$no-such-operation", "fhir/Patient/$<str:name>"),
+    ],
+)
+def test_each_fhir_operation_has_its_own_route_label(db, path, route):
+    """`$match` is measured apart from the other operations (the match SLO selects it)."""
+    before = scrape()
+    status = str(Client().post(path, data="{}", content_type="application/fhir+json").status_code)
+    labels = {"route": route, "method": "POST", "status": status}
+    assert value(scrape(), "http_requests_total", **labels) == (
+        value(before, "http_requests_total", **labels) + 1
+    )
