@@ -2,6 +2,7 @@
 
 from django.urls import URLPattern, path
 
+from registration.api.portraits import PortraitApi
 from registration.api.views import (
     PatientDeactivateApi,
     PatientDetailApi,
@@ -53,5 +54,10 @@ urlpatterns: list[URLPattern] = [
         "patients/<uuid:patient_id>/vital-status/correct",
         VitalStatusCorrectApi.as_view(),
         name="patient-vital-status-correct",
+    ),
+    path(
+        "patients/<uuid:patient_id>/portrait",
+        PortraitApi.as_view(),
+        name="patient-portrait",
     ),
 ]

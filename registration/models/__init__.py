@@ -25,6 +25,7 @@ from registration.models.patient import (
     PatientName,
     PatientTelecom,
 )
+from registration.models.portrait import Portrait
 from registration.models.vital_status import (
     DeathNotificationReview,
     ReviewReason,
@@ -53,6 +54,7 @@ __all__ = [
     "PatientIdentifier",
     "PatientName",
     "PatientTelecom",
+    "Portrait",
     "ReviewReason",
     "ReviewStatus",
     "TelecomSystem",
