@@ -62,8 +62,8 @@ class TestChecklist:
     ):
         key = make_api_key(world["tenant"], role)
         # Key lookup and last-used stamp, tenant scope, model, candidates, candidate records,
-        # name frequencies, access log, savepoints: well under 15.
-        with django_assert_max_num_queries(15):
+        # name frequencies, deceased candidates (vital status), access log, savepoints.
+        with django_assert_max_num_queries(16):
             response = post(client, BODY, key)
         assert response.status_code == 200, response.content
         body = response.json()
