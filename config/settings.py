@@ -5,6 +5,7 @@
 or endpoints and refuses to start without them.
 """
 
+import base64
 import os
 from pathlib import Path
 from typing import Any
@@ -314,3 +315,45 @@ CELERY_BEAT_SCHEDULE = {
     "inbox-prune": {"task": "outbox.inbox_prune", "schedule": 3600.0},
     "audit-seal": {"task": "tenancy.audit_seal", "schedule": 60.0, "options": {"expires": 60.0}},
 }
+
+# --- portraits ----------------------------------------------------------------------------------
+# Key-encryption keys (KEKs) of the portraits' envelope encryption: `id:base64-of-32-bytes`
+# items separated by commas or newlines, from PORTRAIT_KEYS or from the file PORTRAIT_KEYS_FILE
+# names (a mounted Kubernetes secret). New portraits are wrapped with PORTRAIT_ACTIVE_KEY_ID
+# (default: the last key listed); older keys stay listed until `portraits_rotate_key` has
+# re-wrapped every portrait. Production refuses to start without a valid key.
+# See docs/VITAL_STATUS_AND_PORTRAITS.md.
+
+
+def _portrait_keys() -> dict[str, bytes]:
+    path = os.environ.get("PORTRAIT_KEYS_FILE", "")
+    text = Path(path).read_text(encoding="utf-8") if path else os.environ.get("PORTRAIT_KEYS", "")
+    keys: dict[str, bytes] = {}
+    for item in text.replace(",", "\n").split():
+        key_id, _, material = item.partition(":")
+        try:
+            key = base64.b64decode(material, validate=True)
+        except ValueError:
+            key = b""
+        if not key_id or len(key) != 32:
+            raise ImproperlyConfigured(
+                "PORTRAIT_KEYS items must be id:base64 of 32 random bytes (key material hidden)"
+            )
+        keys[key_id] = key
+    return keys
+
+
+PORTRAIT_KEYS = _portrait_keys()
+PORTRAIT_ACTIVE_KEY_ID = os.environ.get("PORTRAIT_ACTIVE_KEY_ID", "") or next(
+    reversed(PORTRAIT_KEYS), ""
+)
+if PORTRAIT_KEYS and PORTRAIT_ACTIVE_KEY_ID not in PORTRAIT_KEYS:
+    raise ImproperlyConfigured("PORTRAIT_ACTIVE_KEY_ID names no key of PORTRAIT_KEYS")
+if PRODUCTION and not PORTRAIT_KEYS:
+    raise ImproperlyConfigured("PORTRAIT_KEYS or PORTRAIT_KEYS_FILE must be set in production")
+# Uploads: the largest body accepted, the most pixels decoded (Pillow's decompression-bomb
+# guard), and the bounding box of the stored JPEG.
+PORTRAIT_MAX_UPLOAD_BYTES = int(os.environ.get("PORTRAIT_MAX_UPLOAD_BYTES", str(5 * 1024 * 1024)))
+PORTRAIT_MAX_PIXELS = int(os.environ.get("PORTRAIT_MAX_PIXELS", str(40_000_000)))
+PORTRAIT_MAX_DIMENSION = int(os.environ.get("PORTRAIT_MAX_DIMENSION", "1024"))
+PORTRAIT_JPEG_QUALITY = int(os.environ.get("PORTRAIT_JPEG_QUALITY", "85"))

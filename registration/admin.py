@@ -66,6 +66,14 @@ class PatientAdmin(TenantScopedAdmin):
                 name=f"{prefix}_vital_status",
             ),
             path(
+                "<uuid:patient_id>/portrait/", view(self.portrait_view), name=f"{prefix}_portrait"
+            ),
+            path(
+                "<uuid:patient_id>/portrait/change/",
+                view(self.portrait_change_view),
+                name=f"{prefix}_portrait_change",
+            ),
+            path(
                 "<uuid:patient_id>/deactivate/",
                 view(self.deactivate_view),
                 name=f"{prefix}_deactivate",
@@ -144,6 +152,16 @@ class PatientAdmin(TenantScopedAdmin):
         """Open a restricted record with a reason (anyone who may view patients; POST only)."""
         self._require(request, change=False)
         return require_POST(self.console.break_glass)(request, patient_id)
+
+    def portrait_view(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
+        """The decrypted portrait as image/jpeg (every read is audited)."""
+        self._require(request, change=False)
+        return self.console.portrait(request, patient_id)
+
+    def portrait_change_view(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
+        """Upload, replace or remove the portrait (front desk; POST only)."""
+        self._require(request, change=True)
+        return require_POST(lambda req: self.console.portrait_change(req, patient_id))(request)
 
     def duplicates_view(self, request: HttpRequest) -> HttpResponse:
         """The registration form's live duplicate check (session, CSRF, front desk only)."""

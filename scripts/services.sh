@@ -130,10 +130,21 @@ if ! redis_answers "$REDIS_URL"; then
 fi
 log "Redis at ${REDIS_URL#redis://}"
 
+# --- Portrait key-encryption key (development only) ------------------------------------------
+# A random key generated once per checkout and kept across runs (portraits stored with it stay
+# readable); production takes its keys from the secret manager instead (PORTRAIT_KEYS_FILE).
+PORTRAIT_KEYS_LINE=$(grep -s "^export PORTRAIT_KEYS=" .local/env || true)
+if [ -z "$PORTRAIT_KEYS_LINE" ]; then
+  PORTRAIT_KEYS_LINE="export PORTRAIT_KEYS='dev-$(date +%Y%m%d):$(head -c 32 /dev/urandom | base64 | tr -d '\n')'"
+  log "generated a development portrait key"
+fi
+
 cat > .local/env <<ENV
 export DATABASE_URL='$DATABASE_URL'
 export DATABASE_OWNER_URL='$DATABASE_OWNER_URL'
 export DATABASE_RELAY_URL='$DATABASE_RELAY_URL'
 export REDIS_URL='$REDIS_URL'
+$PORTRAIT_KEYS_LINE
 ENV
+chmod 600 .local/env
 log "wrote .local/env"

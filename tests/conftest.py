@@ -6,6 +6,7 @@ superuser, no BYPASSRLS). Tests that need real commits (several connections, Cel
 on-commit hooks) use `committed_db`, which truncates through the owner role afterwards.
 """
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -103,6 +104,18 @@ def truncate_all_tables() -> None:
                     sql.SQL(", ").join(sql.Identifier(t) for t in tables)
                 )
             )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def portrait_test_key() -> Iterator[None]:
+    """A random portrait key-encryption key when the environment configures none (the suite
+    never depends on, or prints, a real one; the portrait tests set their own keys too)."""
+    if settings.PORTRAIT_KEYS:
+        yield
+        return
+    settings.PORTRAIT_KEYS = {"test": os.urandom(32)}
+    settings.PORTRAIT_ACTIVE_KEY_ID = "test"
+    yield
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from django.urls import URLPattern, path
 
 from registration.api.access import BreakGlassApi, BreakGlassGrantListApi, BreakGlassReviewApi
+from registration.api.portraits import PortraitApi
 from registration.api.views import (
     PatientDeactivateApi,
     PatientDetailApi,
@@ -65,5 +66,10 @@ urlpatterns: list[URLPattern] = [
         "break-glass-grants/<uuid:grant_id>/review",
         BreakGlassReviewApi.as_view(),
         name="break-glass-grant-review",
+    ),
+    path(
+        "patients/<uuid:patient_id>/portrait",
+        PortraitApi.as_view(),
+        name="patient-portrait",
     ),
 ]

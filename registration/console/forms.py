@@ -597,3 +597,23 @@ class RecordForPatientForm(forms.Form):
     """The patient a queued death notification is about."""
 
     patient_id = forms.UUIDField(label="Patient id")
+
+
+class PortraitForm(VersionForm):
+    """A portrait upload (validated by the service, by decoding it), or its removal."""
+
+    image = forms.FileField(required=False, label="Portrait (JPEG, PNG or WebP)")
+    remove = forms.BooleanField(required=False, label="Remove the portrait")
+
+    def clean(self) -> dict[str, Any]:
+        """An image, or the removal box: one of them."""
+        cleaned: dict[str, Any] = super().clean() or {}
+        if not cleaned.get("remove") and not cleaned.get("image"):
+            raise forms.ValidationError("Choose an image file, or tick remove.")
+        return cleaned
+
+    def upload_bytes(self, limit: int) -> bytes:
+        """The uploaded file, read one byte past `limit` (the service refuses oversize)."""
+        upload = self.cleaned_data["image"]
+        data: bytes = upload.read(limit + 1)
+        return data

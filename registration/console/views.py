@@ -11,10 +11,17 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin import AdminSite
 from django.db.models.options import Options
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
@@ -30,6 +37,7 @@ from registration.console.forms import (
     DeactivateForm,
     OverrideForm,
     PatientFormGroup,
+    PortraitForm,
     SearchForm,
     VersionForm,
 )
@@ -40,6 +48,7 @@ from registration.selectors.domains import identifier_domains
 from registration.selectors.history import patient_history
 from registration.selectors.lookups import duplicate_candidate_summaries
 from registration.selectors.patients import patient_get, patient_search
+from registration.selectors.portraits import portrait_exists, portrait_get
 from registration.selectors.vital_status import vital_status_history
 from registration.services.access import break_glass_open
 from registration.services.patients import (
@@ -51,6 +60,7 @@ from registration.services.patients import (
     patient_register,
     patient_update,
 )
+from registration.services.portraits import portrait_remove, portrait_replace
 from tenancy.admin_base import request_principal
 from tenancy.errors import DomainError, NotFoundError, PreconditionFailedError
 from tenancy.modules import BREAK_GLASS
@@ -239,9 +249,55 @@ class PatientConsole:
                 "edit_url": self.url("edit", patient.id),
                 "deactivate_url": self.url("deactivate", patient.id),
                 "vital_status_url": self.url("vital_status", patient.id),
+                "has_portrait": portrait_exists(patient_id=patient.id),
+                "portrait_url": self.url("portrait", patient.id),
+                "portrait_change_url": self.url("portrait_change", patient.id),
                 "vital_status_history": vital_status_history(patient_id=patient.id),
             },
         )
+
+    def portrait(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
+        """The portrait image (decrypted on the fly, never cached by the browser)."""
+        try:
+            image = portrait_get(patient_id=patient_id)
+        except NotFoundError as exc:
+            raise Http404 from exc
+        patient_access_log(
+            actor=request_principal(request),
+            patient_ids=[patient_id],
+            action="patient.portrait_read",
+        )
+        response = HttpResponse(image.data, content_type=image.content_type)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def portrait_change(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
+        """Store the uploaded file as the portrait, or remove it; refusals change nothing."""
+        patient = self._patient_or_404(patient_id)
+        detail_url = self.url("change", patient.id) + "#portrait"
+        form = PortraitForm(request.POST, request.FILES)
+        if not form.is_valid():
+            messages.error(request, "Choose an image file (JPEG, PNG or WebP).")
+            return HttpResponseRedirect(detail_url)
+        try:
+            if form.cleaned_data["remove"]:
+                portrait_remove(
+                    actor=request_principal(request),
+                    patient_id=patient.id,
+                    expected_version=form.cleaned_data["version"],
+                )
+            else:
+                portrait_replace(
+                    actor=request_principal(request),
+                    patient_id=patient.id,
+                    expected_version=form.cleaned_data["version"],
+                    image=form.upload_bytes(settings.PORTRAIT_MAX_UPLOAD_BYTES),
+                )
+        except DomainError as exc:
+            messages.error(request, self._refusal_message(exc))
+        else:
+            messages.success(request, "Portrait saved.")
+        return HttpResponseRedirect(detail_url)
 
     def vital_status(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
         """The vital-status page of one patient (see registration.console.vital_status)."""

@@ -33,6 +33,7 @@ from registration.models.patient import (
     PatientName,
     PatientTelecom,
 )
+from registration.models.portrait import Portrait
 from registration.models.vital_status import (
     DeathNotificationReview,
     ReviewReason,
@@ -66,6 +67,7 @@ __all__ = [
     "PatientLinkType",
     "PatientName",
     "PatientTelecom",
+    "Portrait",
     "ReviewDecision",
     "ReviewReason",
     "ReviewStatus",

@@ -181,10 +181,14 @@ _PROBLEM_DESCRIPTIONS = {
     401: "No valid credentials.",
     403: "The caller's role does not allow this.",
     404: "No such object in the caller's tenant.",
+    406: "The Accept header asks for a representation this endpoint does not serve.",
     409: "Conflicts with the current state (likely duplicate, identifier in use, inactive).",
     412: "If-Match does not match the current version.",
+    413: "The upload is larger than the configured limit.",
+    415: "The body's Content-Type is not accepted here.",
     422: "Well-formed, but breaks a domain rule (see `errors`).",
     428: "If-Match is required.",
+    503: "A dependency is unavailable (e.g. no portrait key configured); retry later.",
 }
 
 

@@ -62,7 +62,8 @@ class TestChecklist:
     ):
         key = make_api_key(world["tenant"], role)
         # Key lookup and last-used stamp, tenant scope, model, candidates, candidate records,
-        # name frequencies, access log, savepoints, licensed modules: well under 16.
+        # name frequencies, deceased candidates (vital status), access log, savepoints, licensed
+        # modules.
         with django_assert_max_num_queries(16):
             response = post(client, BODY, key)
         assert response.status_code == 200, response.content

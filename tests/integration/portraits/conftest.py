@@ -1,0 +1,61 @@
+"""Portrait test set-up: two random key-encryption keys, images made with Pillow."""
+
+import base64
+import io
+import os
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+
+
+@pytest.fixture(autouse=True)
+def portrait_keys(settings):
+    settings.PORTRAIT_KEYS = {"k1": os.urandom(32), "k2": os.urandom(32)}
+    settings.PORTRAIT_ACTIVE_KEY_ID = "k1"
+    return settings.PORTRAIT_KEYS
+
+
+MARKER = "SECRET-GPS-MARKER-47.6062N"
+
+
+def jpeg_with_exif(width=64, height=32, orientation=6) -> bytes:
+    """A JPEG whose EXIF says 'rotate 90°' and carries a description and GPS-like marker."""
+    image = Image.new("RGB", (width, height), (200, 30, 30))
+    for x in range(width // 2):
+        for y in range(height):
+            image.putpixel((x, y), (20, 200, 20))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010E] = MARKER
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif.tobytes(), comment=MARKER.encode())
+    return out.getvalue()
+
+
+def image_bytes(fmt: str, size=(40, 30), mode="RGB") -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, size, (10, 120, 240) if mode == "RGB" else (10, 120, 240, 100)).save(
+        out, format=fmt
+    )
+    return out.getvalue()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims a huge image (a decompression bomb's shape)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    body = zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
+
+
+def b64(key: bytes) -> str:
+    return base64.b64encode(key).decode()
