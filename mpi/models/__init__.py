@@ -2,6 +2,7 @@
 
 from mpi.models.batch import LIVE_BATCH_STATUSES, BatchJob, BatchJobStatus
 from mpi.models.matching import MatchDecision, MatchDecisionKind, MatchModel, NameFrequency
+from mpi.models.placeholders import PlaceholderField, PlaceholderValue
 from mpi.models.review import CandidateGrade, CandidateSource, CandidateStatus, MatchCandidate
 
 __all__ = [
@@ -16,4 +17,6 @@ __all__ = [
     "MatchDecisionKind",
     "MatchModel",
     "NameFrequency",
+    "PlaceholderField",
+    "PlaceholderValue",
 ]
