@@ -6,6 +6,7 @@ from uuid import UUID
 from celery import Task, shared_task
 
 from mpi.models import BatchJob
+from mpi.selectors.tenants import active_tenant_ids
 from mpi.services.batch import batch_job_run
 from mpi.services.frequencies import name_frequencies_refresh
 from mpi.services.training import match_model_train
@@ -61,3 +62,22 @@ def batch_job_enqueue(job: BatchJob) -> None:
 def match_model_train_task(*, tenant_id: str) -> int:
     """Train the tenant's matching model on its data; returns the new version."""
     return match_model_train(actor=None).version
+
+
+# Per-tenant tasks the beat schedule may fan out (config/settings.py CELERY_BEAT_SCHEDULE).
+FAN_OUT_TASKS = frozenset({"mpi.name_frequencies_refresh", "mpi.match_model_train"})
+
+
+@shared_task(base=Task, name="mpi.fan_out", required_module="mpi")
+def fan_out_task(*, task_name: str) -> int:
+    """Enqueue `task_name` once per active tenant; returns how many were sent.
+
+    Periodic work is scheduled once and fanned out here, so each tenant's run is its own task
+    (own scope, own retries) and a new tenant needs no schedule entry.
+    """
+    if task_name not in FAN_OUT_TASKS:
+        raise ValueError(f"{task_name} is not a task to fan out")
+    tenant_ids = active_tenant_ids()
+    for tenant_id in tenant_ids:
+        fan_out_task.app.send_task(task_name, kwargs={"tenant_id": str(tenant_id)})
+    return len(tenant_ids)
