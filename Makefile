@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ENV := set -a && . .local/env && set +a &&
 
-.PHONY: help venv services migrate demo test lint typecheck imports lock clean openapi bench-outbox
+.PHONY: help venv services migrate demo test lint typecheck imports lock clean openapi bench-outbox bench-mpi
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -58,3 +58,6 @@ bench-outbox: services  ## Outbox relay throughput and lag vs the raw SKIP LOCKE
 
 bench-mpi-online: services  ## Online matching p50/p95 and recall vs the raw trigram ceiling (not in make test; N=100000)
 	$(ENV) $(PY) benchmarks/mpi/online.py --patients $(or $(N),100000) $(BENCH_ARGS)
+
+bench-mpi: services  ## Batch + online matching quality/speed vs Splink, one run (not in make test; BENCH_MPI_SIZES=10000,100000[,1000000])
+	$(ENV) $(PY) benchmarks/mpi/quality.py $(BENCH_ARGS)
