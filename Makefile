@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ENV := set -a && . .local/env && set +a &&
 
-.PHONY: help venv services migrate demo test lint typecheck imports lock clean openapi bench bench-outbox bench-mpi-online
+.PHONY: help venv services migrate demo test lint typecheck imports lock clean openapi bench bench-outbox bench-mpi bench-mpi-online
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -61,3 +61,6 @@ bench-mpi-online: services  ## Online matching p50/p95 and recall vs the raw tri
 
 bench: services  ## Service req/s and p50/p95/p99 vs same-run ceilings (not in make test; BENCH_SIZE=100000|1000000)
 	$(ENV) $(PY) benchmarks/service/bench.py
+
+bench-mpi: services  ## Batch + online matching quality/speed vs Splink, one run (not in make test; BENCH_MPI_SIZES=10000,100000[,1000000])
+	$(ENV) $(PY) benchmarks/mpi/quality.py $(BENCH_ARGS)

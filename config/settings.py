@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -314,6 +315,17 @@ CELERY_BEAT_SCHEDULE = {
     },
     "inbox-prune": {"task": "outbox.inbox_prune", "schedule": 3600.0},
     "audit-seal": {"task": "tenancy.audit_seal", "schedule": 60.0, "options": {"expires": 60.0}},
+    # MPI upkeep, fanned out to one task per active tenant (mpi.tasks.fan_out_task).
+    "mpi-name-frequencies-nightly": {
+        "task": "mpi.fan_out",
+        "schedule": crontab(minute=15, hour=2),
+        "kwargs": {"task_name": "mpi.name_frequencies_refresh"},
+    },
+    "mpi-training-weekly": {
+        "task": "mpi.fan_out",
+        "schedule": crontab(minute=30, hour=3, day_of_week=0),
+        "kwargs": {"task_name": "mpi.match_model_train"},
+    },
 }
 
 # --- portraits ----------------------------------------------------------------------------------

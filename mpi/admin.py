@@ -1,9 +1,9 @@
 """Console pages of the MPI: batch deduplication jobs (start, follow progress, cancel), the
-steward review queue and the merge ledger.
+tenant's own placeholder values, the steward review queue and the merge ledger.
 
 The admin classes only authorize and route; the pages live in mpi.console and write through
 mpi.services. Data stewards and tenant administrators decide, merge and run batch jobs;
-auditors look.
+tenant administrators declare placeholders; auditors look.
 """
 
 from typing import Any
@@ -18,8 +18,9 @@ from django.urls import URLPattern, path
 from django.views.decorators.http import require_POST
 
 from mpi.console.views import ReviewConsole
-from mpi.models import BatchJob, MatchCandidate, PatientMerge
+from mpi.models import BatchJob, MatchCandidate, PatientMerge, PlaceholderField, PlaceholderValue
 from mpi.services.batch import batch_job_cancel, batch_job_request
+from mpi.services.placeholders import placeholder_value_add, placeholder_value_remove
 from mpi.tasks import batch_job_enqueue
 from tenancy.admin_base import TenantScopedAdmin, request_principal
 from tenancy.errors import DomainError
@@ -127,6 +128,61 @@ class BatchJobAdmin(TenantScopedAdmin):
             except DomainError as exc:
                 self.message_user(request, f"{job.pk}: {exc.detail}", messages.WARNING)
         self.message_user(request, f"Cancelled {cancelled} job(s).")
+
+
+@admin.register(PlaceholderValue)
+class PlaceholderValueAdmin(TenantScopedAdmin):
+    """Tenant administrators declare the tenant's own placeholders; data stewards read them."""
+
+    required_module = "mpi"
+    view_roles = (Role.DATA_STEWARD,)
+    change_roles = (Role.TENANT_ADMIN,)
+    list_display = ("field", "value", "created_by", "created_at")
+    list_filter = ("field",)
+    fields = ("field", "value")
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        """Placeholders are added or removed, never edited."""
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._has_role(request, self.change_roles)
+
+    def save_model(
+        self, request: HttpRequest, obj: PlaceholderValue, form: Any, change: bool
+    ) -> None:
+        """Add through the service."""
+        saved = placeholder_value_add(
+            actor=request_principal(request), field=PlaceholderField(obj.field), value=obj.value
+        )
+        obj.pk = saved.pk
+
+    def delete_model(self, request: HttpRequest, obj: PlaceholderValue) -> None:
+        """Remove through the service."""
+        placeholder_value_remove(actor=request_principal(request), placeholder_id=obj.pk)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[PlaceholderValue]) -> None:
+        """Bulk removal, one service call each (audited)."""
+        for row in queryset:
+            self.delete_model(request, row)
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        """Refuse a duplicate on the form rather than with a server error."""
+        base = super().get_form(request, obj, change=change, **kwargs)
+
+        class PlaceholderForm(base):  # type: ignore[misc, valid-type]  # dynamic ModelForm base
+            def clean(self) -> dict[str, Any]:
+                cleaned: dict[str, Any] = super().clean()
+                value = (cleaned.get("value") or "").strip()
+                if PlaceholderValue.objects.filter(
+                    field=cleaned.get("field"), value=value
+                ).exists():
+                    self.add_error("value", "This placeholder is already declared.")
+                return cleaned
+
+        return PlaceholderForm
 
 
 def _uuid(object_id: str) -> UUID:

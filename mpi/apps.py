@@ -24,3 +24,9 @@ class MpiConfig(AppConfig):
         from mpi.fhir.operations import register_fhir_operations  # noqa: PLC0415
 
         register_fhir_operations()
+
+        # Batch deduplication links CERTAIN pairs to one enterprise id chunk by chunk.
+        from mpi.services.batch import register_batch_chunk_hook  # noqa: PLC0415
+        from mpi.services.enterprise import batch_chunk_auto_link  # noqa: PLC0415
+
+        register_batch_chunk_hook(batch_chunk_auto_link)

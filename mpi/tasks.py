@@ -6,12 +6,17 @@ from uuid import UUID
 from celery import Task, shared_task
 
 from mpi.models import BatchJob
+from mpi.selectors.tenants import active_tenant_ids
 from mpi.services.batch import batch_job_run
 from mpi.services.frequencies import name_frequencies_refresh
 from mpi.services.training import match_model_train
-from tenancy.db import current_tenant_id
+from tenancy.db import current_tenant_id, tenant_scope
 from tenancy.errors import TenantContextError
-from tenancy.tasks import TenantTask, enqueue_on_commit
+from tenancy.modules import CORE, is_declarable
+from tenancy.selectors.entitlements import entitlement_cache, module_entitled
+from tenancy.tasks import PlatformTask, TenantTask, enqueue_on_commit
+
+MPI_MODULE = "mpi"
 
 
 class ChunkedTenantTask(TenantTask):
@@ -26,9 +31,15 @@ class ChunkedTenantTask(TenantTask):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raw_tenant = kwargs.get("tenant_id")
         try:
-            UUID(str(raw_tenant))
+            tenant_id = UUID(str(raw_tenant))
         except ValueError as exc:
             raise TenantContextError(f"Task {self.name} needs a valid tenant_id") from exc
+        # The module check of TenantTask, in a short scope of its own (the body commits in
+        # chunks, so it cannot run inside this one).
+        with tenant_scope(tenant_id), entitlement_cache():
+            licensed = is_declarable(self.required_module) and module_entitled(self.required_module)
+        if not licensed:
+            self._refuse(tenant_id, self.required_module)
         return Task.__call__(self, *args, **kwargs)
 
 
@@ -61,3 +72,27 @@ def batch_job_enqueue(job: BatchJob) -> None:
 def match_model_train_task(*, tenant_id: str) -> int:
     """Train the tenant's matching model on its data; returns the new version."""
     return match_model_train(actor=None).version
+
+
+# Per-tenant tasks the beat schedule may fan out (config/settings.py CELERY_BEAT_SCHEDULE).
+FAN_OUT_TASKS = frozenset({"mpi.name_frequencies_refresh", "mpi.match_model_train"})
+
+
+@shared_task(base=PlatformTask, name="mpi.fan_out", required_module=CORE)
+def fan_out_task(*, task_name: str) -> int:
+    """Enqueue `task_name` once per active tenant that licenses the MPI; how many were sent.
+
+    Periodic work is scheduled once and fanned out here, so each tenant's run is its own task
+    (own scope, own retries) and a new tenant needs no schedule entry. A tenant without the
+    `mpi` module is skipped here rather than refused by its task (a refusal is a failure).
+    """
+    if task_name not in FAN_OUT_TASKS:
+        raise ValueError(f"{task_name} is not a task to fan out")
+    sent = 0
+    for tenant_id in active_tenant_ids():
+        with tenant_scope(tenant_id), entitlement_cache():
+            licensed = module_entitled(MPI_MODULE)
+        if licensed:
+            fan_out_task.app.send_task(task_name, kwargs={"tenant_id": str(tenant_id)})
+            sent += 1
+    return sent

@@ -3,6 +3,7 @@
 from mpi.models.batch import LIVE_BATCH_STATUSES, BatchJob, BatchJobStatus
 from mpi.models.matching import MatchDecision, MatchDecisionKind, MatchModel, NameFrequency
 from mpi.models.merge import MergeStatus, PatientMerge
+from mpi.models.placeholders import PlaceholderField, PlaceholderValue
 from mpi.models.review import CandidateGrade, CandidateSource, CandidateStatus, MatchCandidate
 
 __all__ = [
@@ -19,4 +20,6 @@ __all__ = [
     "MergeStatus",
     "NameFrequency",
     "PatientMerge",
+    "PlaceholderField",
+    "PlaceholderValue",
 ]

@@ -8,7 +8,8 @@ is a key range (after, upto] and a checkpoint is the last key done.
 
 Rules (key; extra pair condition; what they find):
 
-- `phonetic_family_year`: Metaphone of family + birth year; typos, accents, sound-alikes.
+- `phonetic_family_year`: Metaphone of family + birth year; same given-name sound, same
+  given initial or same birth date; typos, accents, sound-alikes.
 - `phonetic_given_birth_date`: Metaphone of given + birth year; same birth date; changed or
   mistyped family names.
 - `phonetic_names_month_day`: Metaphone of family and of given; same birth month and day;
@@ -50,7 +51,8 @@ BLOCKING_RULES: tuple[BlockingRule, ...] = (
         name="phonetic_family_year",
         columns=("family_phonetic", "birth_year"),
         eligible="{b}.fp <> '' AND {b}.yr IS NOT NULL AND NOT {b}.family_placeholder",
-        pair="TRUE",
+        # A second piece of evidence, so common surnames do not pair every namesake of a year.
+        pair="(x.gp = y.gp OR x.gi = y.gi OR x.bd = y.bd)",
     ),
     BlockingRule(
         name="phonetic_given_birth_date",
@@ -72,7 +74,7 @@ BLOCKING_RULES: tuple[BlockingRule, ...] = (
 # The patients a batch looks at: active ones, by their first name row, within the slice.
 _BLOCKED = """
 SELECT n.patient_id AS pid, n.family_phonetic AS fp, n.given_phonetic AS gp,
-       n.birth_year AS yr, p.birth_date AS bd,
+       left(n.given_folded, 1) AS gi, n.birth_year AS yr, p.birth_date AS bd,
        extract(month FROM p.birth_date)::int AS mo, extract(day FROM p.birth_date)::int AS dy,
        (n.family_folded = ANY(%(placeholders)s)
         OR (n.given_folded || ' ' || n.family_folded) = ANY(%(placeholders)s))
@@ -198,15 +200,18 @@ def block_pairs(
     upto: Key,
     batch_slice: BatchSlice,
     policy: PlaceholderPolicy,
+    loose: bool = False,
 ) -> list[tuple[UUID, UUID]]:
     """Pairs (low id, high id) of rule `rule_index` with keys in (after, upto], one statement.
 
-    Leaves out pairs an earlier rule produces and pairs a steward already decided.
+    Leaves out pairs an earlier rule produces and pairs a steward already decided. `loose`
+    drops the rules' pair conditions (keys only): training wants non-matches among its
+    pairs too, which the tight conditions mostly remove.
     """
     rule = BLOCKING_RULES[rule_index]
     keys_equal = " AND ".join(f"x.{_ALIASES[c]} = y.{_ALIASES[c]}" for c in rule.columns)
     earlier = "".join(
-        f"\n   AND NOT coalesce(({_pair_condition(previous)}), false)"
+        f"\n   AND NOT coalesce(({_pair_condition(previous, loose=loose)}), false)"
         for previous in BLOCKING_RULES[:rule_index]
     )
     blocked = _BLOCKED.format(range=_range(rule, after=after is not None, upto=True))
@@ -214,7 +219,7 @@ def block_pairs(
 WITH b AS MATERIALIZED (SELECT * FROM ({blocked}) r WHERE {rule.eligible.format(b="r")})
 SELECT x.pid, y.pid
   FROM b x JOIN b y ON {keys_equal} AND x.pid < y.pid
- WHERE ({rule.pair}){earlier}
+ WHERE ({"TRUE" if loose else rule.pair}){earlier}
    AND NOT EXISTS (SELECT 1 FROM mpi_matchdecision d
                     WHERE d.patient_low_id = x.pid AND d.patient_high_id = y.pid)
 """  # noqa: S608 - composed only from this module's constant SQL fragments
@@ -225,10 +230,10 @@ SELECT x.pid, y.pid
         return [(low, high) for low, high in cursor.fetchall()]
 
 
-def _pair_condition(rule: BlockingRule) -> str:
+def _pair_condition(rule: BlockingRule, *, loose: bool) -> str:
     """Whether rule `rule` produces the pair x, y (both eligible, same key, its condition)."""
     keys_equal = " AND ".join(f"x.{_ALIASES[c]} = y.{_ALIASES[c]}" for c in rule.columns)
     return (
         f"{rule.eligible.format(b='x')} AND {rule.eligible.format(b='y')}"
-        f" AND {keys_equal} AND {rule.pair}"
+        f" AND {keys_equal} AND {'TRUE' if loose else rule.pair}"
     )

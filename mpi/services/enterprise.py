@@ -13,7 +13,8 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
-from mpi.models import CandidateGrade, CandidateStatus, MatchCandidate
+from mpi.models import BatchJob, CandidateGrade, CandidateStatus, MatchCandidate
+from mpi.services.candidates import ProposalSummary
 from registration.models import Patient, PatientLink, PatientLinkType
 from tenancy.db import current_tenant_id
 from tenancy.errors import ConflictError, NotFoundError, ValidationFailedError
@@ -110,3 +111,14 @@ def candidates_auto_link(
             pair.save(update_fields=["auto_linked", "updated_at"])
             linked += 1
     return linked
+
+
+def batch_chunk_auto_link(job: BatchJob, summary: ProposalSummary) -> None:
+    """Batch deduplication's chunk hook: link the CERTAIN pairs as soon as they are proposed.
+
+    Runs inside the chunk's transaction, so a chunk's proposals and their links commit (or
+    are lost and redone on resume) together.
+    """
+    del job  # every open CERTAIN pair not linked yet, whichever chunk proposed it
+    if summary.certain:
+        candidates_auto_link(actor=None)

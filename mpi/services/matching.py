@@ -13,7 +13,6 @@ from uuid import UUID
 
 from mpi.matching.compare import DateLevel, IdentifierLevel, NameLevel
 from mpi.matching.normalize import PlaceholderPolicy
-from mpi.matching.record import DEFAULT_PLACEHOLDER_POLICY
 from mpi.matching.score import ExplanationEntry, MatchGrade, ScoreResult, score_pair
 from mpi.selectors.candidates import (
     DEFAULT_CANDIDATE_BOUND,
@@ -24,6 +23,7 @@ from mpi.selectors.candidates import (
 from mpi.selectors.decisions import decided_partners
 from mpi.selectors.frequencies import term_frequency_lookup
 from mpi.selectors.models import current_match_parameters
+from mpi.selectors.placeholders import tenant_placeholder_policy
 from mpi.selectors.records import (
     candidate_records,
     input_records,
@@ -75,8 +75,8 @@ class MatchResult:
 
 
 def placeholder_policy() -> PlaceholderPolicy:
-    """HOOK: the tenant's placeholder values; the built-in list until tenants can add theirs."""
-    return DEFAULT_PLACEHOLDER_POLICY
+    """The tenant's placeholder values: the built-in list extended by the tenant's own."""
+    return tenant_placeholder_policy()
 
 
 def _best_score(scores: list[ScoreResult]) -> ScoreResult:

@@ -67,7 +67,11 @@ def _random_pairs(count: int, seed: int) -> list[tuple[UUID, UUID]]:
 
 
 def _candidate_pairs(count: int, seed: int, policy: PlaceholderPolicy) -> list[tuple[UUID, UUID]]:
-    """A uniform sample (reservoir) of up to `count` blocked pairs over every rule."""
+    """A uniform sample (reservoir) of up to `count` loosely blocked pairs over every rule.
+
+    Loose (keys only, see `block_pairs`) so that the sample holds non-matches too: EM needs
+    both classes to tell them apart.
+    """
     sampler = random.Random(seed)  # noqa: S311 - a reproducible sample, not a secret
     sample: list[tuple[UUID, UUID]] = []
     seen = 0
@@ -83,7 +87,12 @@ def _candidate_pairs(count: int, seed: int, policy: PlaceholderPolicy) -> list[t
             )
         ) is not None:
             for pair in block_pairs(
-                index, after=after, upto=chunk.upto, batch_slice=BatchSlice(), policy=policy
+                index,
+                after=after,
+                upto=chunk.upto,
+                batch_slice=BatchSlice(),
+                policy=policy,
+                loose=True,
             ):
                 seen += 1
                 if len(sample) < count:

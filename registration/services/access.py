@@ -31,6 +31,7 @@ from tenancy.errors import (
     PermissionDeniedError,
     ValidationFailedError,
 )
+from tenancy.metrics import breakglass_grant_counted
 from tenancy.modules import BREAK_GLASS
 from tenancy.principal import Principal
 from tenancy.selectors.entitlements import require_module
@@ -160,6 +161,9 @@ def break_glass_open(
             },
             actor=actor,
         )
+        tenant_id = current_tenant_id()
+        # Counted once the grant is real (the alert RegsvcBreakGlassUsed reads this counter).
+        transaction.on_commit(lambda: breakglass_grant_counted(tenant_id))
     return grant
 
 

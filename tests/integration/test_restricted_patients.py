@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from outbox.models import OutboxEvent
 from registration.models import GrantKind, PatientAccessGrant
@@ -133,6 +134,31 @@ class TestRestApi:
         _expire(grant_id, world["tenant"])
         again = client.get(f"/api/v1/patients/{secret.id}", headers=desk.header)
         assert again.status_code == 403
+
+    def test_a_grant_is_counted_for_the_alert_once_it_commits(
+        self, client: Client, world, django_capture_on_commit_callbacks
+    ):
+        secret, desk = world["secret"], world["desk"]
+        label = {"tenant": str(world["tenant"].id)}
+        before = REGISTRY.get_sample_value("regsvc_breakglass_grants_total", label) or 0.0
+        with django_capture_on_commit_callbacks(execute=True):
+            opened = client.post(
+                f"/api/v1/patients/{secret.id}/break-glass",
+                data=REASON,
+                content_type="application/json",
+                headers=desk.header,
+            )
+        assert opened.status_code == 201, opened.content
+        assert REGISTRY.get_sample_value("regsvc_breakglass_grants_total", label) == before + 1
+        with django_capture_on_commit_callbacks(execute=True):
+            refused = client.post(
+                f"/api/v1/patients/{world['normal'].id}/break-glass",
+                data=REASON,
+                content_type="application/json",
+                headers=desk.header,
+            )
+        assert refused.status_code == 409
+        assert REGISTRY.get_sample_value("regsvc_breakglass_grants_total", label) == before + 1
 
     def test_break_glass_needs_a_reason_and_a_restricted_patient(self, client: Client, world):
         url = f"/api/v1/patients/{world['secret'].id}/break-glass"

@@ -25,6 +25,7 @@ from mpi.services.batch import (
 )
 from mpi.services.decisions import match_decision_record
 from mpi.services.matching import placeholder_policy
+from registration.models import Patient
 from tenancy.db import tenant_scope
 from tenancy.errors import ConflictError, NotFoundError, ValidationFailedError
 from tenancy.models import AuditEvent
@@ -328,3 +329,31 @@ class TestRequestAndCancel:
         assert job.done < job.total
         with tenant_scope(tenant.id):
             assert AuditEvent.objects.filter(action="mpi.batch_cancelled").count() == 1
+
+
+class TestAutoLink:
+    """The batch links CERTAIN pairs to one enterprise id as it proposes them (mpi/apps.py)."""
+
+    def _enterprise_ids(self, tenant, *patients):
+        with tenant_scope(tenant.id):
+            return {
+                row.id: row.enterprise_id
+                for row in Patient.objects.filter(id__in=[p.id for p in patients])
+            }
+
+    def test_a_certain_pair_shares_one_enterprise_id_after_the_run(self, tenant, population):
+        smith, smyth = population["smith"], population["smyth"]
+        before = self._enterprise_ids(tenant, smith, smyth)
+        assert before[smith.id] != before[smyth.id]
+        batch_job_run(tenant_id=tenant.id, job_id=_request(tenant).id)
+        pair = _candidate_pairs(tenant)[_pair(smith, smyth)]
+        assert pair.grade == "certain"
+        assert pair.auto_linked
+        assert pair.status == "open"  # linked, still reviewable by a steward
+        after = self._enterprise_ids(tenant, smith, smyth)
+        assert after[smith.id] == after[smyth.id]
+
+    def test_unproposed_patients_keep_their_own_enterprise_ids(self, tenant, population):
+        batch_job_run(tenant_id=tenant.id, job_id=_request(tenant).id)
+        strangers = [population[key] for key in ("okafor", "nguyen", "baby1", "baby2")]
+        assert len(set(self._enterprise_ids(tenant, *strangers).values())) == len(strangers)

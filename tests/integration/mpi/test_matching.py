@@ -116,6 +116,8 @@ class TestMatchPatient:
         assert result.candidates_scored == 4
 
     def test_no_candidates_costs_two_queries(self, scope, django_assert_num_queries):
+        with django_assert_num_queries(3):  # placeholders (once a minute), model, candidates
+            assert match_patient(JOHN).candidates == ()
         with django_assert_num_queries(2):  # model, candidates
             assert match_patient(JOHN).candidates == ()
 
