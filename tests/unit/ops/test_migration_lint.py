@@ -115,9 +115,11 @@ def test_columns_of_a_table_created_after_the_release_are_not_hazards():
     columns and foreign keys (makemigrations adds those with AddField) are safe."""
     loader = MigrationLoader(None, ignore_no_migrations=True)
     everything = set(loader.disk_migrations)
-    before_links = everything - {("registration", "0005_merge_links")} - {
-        key for key in everything if key[0] == "mpi" and key[1] >= "0004"
-    }
+    before_links = (
+        everything
+        - {("registration", "0005_merge_links")}
+        - {key for key in everything if key[0] == "mpi" and key[1] >= "0004"}
+    )
     assert ("registration", "patientlink") in lint_migrations.new_models(loader, before_links)
     assert ("registration", "patient") not in lint_migrations.new_models(loader, before_links)
     found = lint_migrations.lint(before_links)
