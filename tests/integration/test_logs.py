@@ -42,6 +42,7 @@ def captured() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     handler.setFormatter(json_formatter())
     logger = logging.getLogger(f"tests.logs.{id(stream)}")
     logger.propagate = False
+    logger.setLevel(logging.INFO)  # an earlier in-thread worker may have set the root to ERROR
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     set_request_id("")
@@ -189,6 +190,7 @@ def logs_a_line() -> str:
     handler.setFormatter(json_formatter())
     logger = logging.getLogger("tests.logs.task")
     logger.propagate = False
+    logger.setLevel(logging.INFO)  # an earlier in-thread worker may have set the root to ERROR
     logger.addHandler(handler)
     try:
         logger.warning("inside a task")
