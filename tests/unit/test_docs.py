@@ -130,7 +130,9 @@ def test_the_reference_check_catches_a_renamed_test() -> None:
 
 
 @pytest.mark.parametrize(
-    "doc", [ROOT / "README.md", *sorted(DOCS.glob("*.md"))], ids=lambda path: path.name
+    "doc",
+    [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))],
+    ids=lambda path: str(path.relative_to(ROOT)),
 )
 def test_every_relative_link_resolves(doc: Path) -> None:
     assert broken_relative_links(doc) == []
