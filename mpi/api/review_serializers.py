@@ -23,6 +23,7 @@ from registration.api.serializers import (
     NameSerializer,
     PatientOutputSerializer,
     TelecomSerializer,
+    masked_patient_output,
     patient_output,
 )
 from registration.services.inputs import PatientInput
@@ -71,11 +72,25 @@ class CandidateSerializer(Serializer):
     decided_at = serializers.DateTimeField(allow_null=True)
     reason = serializers.CharField()
     created_at = serializers.DateTimeField()
+    masked = serializers.BooleanField(
+        default=False,
+        help_text="A restricted patient of the pair is one the caller may not open: the "
+        "explanation keeps each field's level and weight but not the compared values.",
+    )
 
 
-def candidate_output(candidate: MatchCandidate) -> dict[str, Any]:
-    """The API representation of a candidate."""
-    return CandidateSerializer(candidate).data
+VALUE_KEYS = ("left_value", "right_value", "term_frequency")
+
+
+def candidate_output(candidate: MatchCandidate, *, masked: bool = False) -> dict[str, Any]:
+    """The API representation of a candidate (masked: no compared values in the explanation)."""
+    data = dict(CandidateSerializer(candidate).data)
+    data["masked"] = masked
+    if masked:
+        data["explanation"] = [
+            {**entry, **dict.fromkeys(VALUE_KEYS)} for entry in data["explanation"]
+        ]
+    return data
 
 
 class ClaimSerializer(Serializer):
@@ -224,12 +239,16 @@ class EnterprisePersonSerializer(Serializer):
 
 
 def enterprise_output(person: EnterprisePerson) -> dict[str, Any]:
-    """The API representation of an enterprise person."""
+    """The API representation of an enterprise person (records the caller may not open are
+    masked; the golden record was computed without them)."""
     return {
         "euid": str(person.euid),
         "golden_record": MergedRecordSerializer(_record(person.golden)).data,
         "survivorship": {f: o.as_dict() for f, o in person.outcomes.items()},
-        "records": [patient_output(p) for p in person.records],
+        "records": [
+            patient_output(p) if person.access_of(p).allowed else masked_patient_output(p)
+            for p in person.records
+        ],
     }
 
 

@@ -2,8 +2,14 @@
 
 Only data stewards and tenant administrators decide, merge or unmerge; integrators and
 auditors read (integrators must see merges consistently, auditors review them).
+
+Restricted patients (docs/SECURITY.md): a pair with a restricted patient the caller may not
+open is listed masked (no compared values); reading it, deciding it, previewing or executing a
+merge with it, or undoing such a merge is 403 `restricted-patient` with the break-glass hint.
+An enterprise person's restricted records are shown masked and left out of its golden record.
 """
 
+from collections.abc import Iterable
 from uuid import UUID
 
 from django.utils import timezone
@@ -31,7 +37,7 @@ from mpi.api.review_serializers import (
     merge_output,
     preview_output,
 )
-from mpi.models import MatchDecisionKind
+from mpi.models import MatchCandidate, MatchDecisionKind
 from mpi.selectors.enterprise import enterprise_person_get
 from mpi.selectors.review import QueueFilter, candidate_get, candidate_queue, merge_get
 from mpi.services.enterprise import enterprise_link_pair
@@ -43,16 +49,43 @@ from mpi.services.review import (
     candidates_decide_bulk,
 )
 from registration.api.serializers import ReasonSerializer
+from registration.selectors.access import (
+    PatientAccess,
+    patients_access_by_ids,
+    require_patients_access_by_ids,
+)
 from registration.services.patients import patient_access_log
 from tenancy.api.pagination import StrictCursorPagination, cursor_page_of
 from tenancy.api.permissions import HasTenantRole, request_principal
 from tenancy.api.problems import problem_responses
 from tenancy.models import Role
+from tenancy.principal import Principal
 
 READ_ROLES = (Role.DATA_STEWARD, Role.TENANT_ADMIN, Role.INTEGRATOR, Role.AUDITOR)
 DECIDE_ROLES = (Role.DATA_STEWARD, Role.TENANT_ADMIN)
 WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
 READ_ERRORS = problem_responses(400, 401, 403, 404)
+
+
+def _pair(candidate: MatchCandidate) -> list[UUID]:
+    return [candidate.patient_low_id, candidate.patient_high_id]
+
+
+def _require_pairs(
+    principal: Principal | None, candidates: Iterable[MatchCandidate]
+) -> dict[UUID, PatientAccess]:
+    """The caller may open both patients of every pair, or RestrictedPatientError (403)."""
+    return require_patients_access_by_ids(principal, [i for c in candidates for i in _pair(c)])
+
+
+def _log_pair_read(principal: Principal | None, ids: list[UUID], action: str) -> None:
+    access = require_patients_access_by_ids(principal, ids)
+    patient_access_log(
+        actor=principal,
+        patient_ids=ids,
+        action=action,
+        details={i: access[i].audit_details() for i in ids if i in access},
+    )
 
 
 class CandidateCursorPagination(StrictCursorPagination):
@@ -92,7 +125,16 @@ class CandidateListApi(MpiApi):
             request,
             view=self,
         )
-        return paginator.get_paginated_response([candidate_output(c) for c in page or []])
+        candidates = list(page or [])
+        access = patients_access_by_ids(
+            request_principal(request), [i for c in candidates for i in _pair(c)]
+        )
+        return paginator.get_paginated_response(
+            [
+                candidate_output(c, masked=not all(access[i].allowed for i in _pair(c)))
+                for c in candidates
+            ]
+        )
 
 
 class CandidateDetailApi(MpiApi):
@@ -102,7 +144,9 @@ class CandidateDetailApi(MpiApi):
         operation_id="match_candidates_read", responses={200: CandidateSerializer, **READ_ERRORS}
     )
     def get(self, request: Request, candidate_id: UUID) -> Response:
-        return Response(candidate_output(candidate_get(candidate_id=candidate_id)))
+        candidate = candidate_get(candidate_id=candidate_id)
+        _log_pair_read(request_principal(request), _pair(candidate), "patient.candidate_read")
+        return Response(candidate_output(candidate))
 
 
 class CandidateClaimApi(MpiApi):
@@ -114,6 +158,7 @@ class CandidateClaimApi(MpiApi):
         responses={200: CandidateSerializer, **WRITE_ERRORS},
     )
     def post(self, request: Request, candidate_id: UUID) -> Response:
+        _require_pairs(request_principal(request), [candidate_get(candidate_id=candidate_id)])
         body = ClaimSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         candidate = candidate_claim(
@@ -133,6 +178,7 @@ class CandidateDecisionApi(MpiApi):
         responses={200: CandidateSerializer, **WRITE_ERRORS},
     )
     def post(self, request: Request, candidate_id: UUID) -> Response:
+        _require_pairs(request_principal(request), [candidate_get(candidate_id=candidate_id)])
         body = DecisionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         candidate = candidate_decide(
@@ -153,6 +199,7 @@ class CandidateReopenApi(MpiApi):
         responses={200: CandidateSerializer, **WRITE_ERRORS},
     )
     def post(self, request: Request, candidate_id: UUID) -> Response:
+        _require_pairs(request_principal(request), [candidate_get(candidate_id=candidate_id)])
         body = ReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         candidate = candidate_reopen(
@@ -174,6 +221,10 @@ class CandidateBulkDecisionApi(MpiApi):
     def post(self, request: Request) -> Response:
         body = BulkDecisionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        _require_pairs(
+            request_principal(request),
+            [candidate_get(candidate_id=i) for i in body.validated_data["candidate_ids"]],
+        )
         candidates = candidates_decide_bulk(
             actor=request_principal(request),
             candidate_ids=body.validated_data["candidate_ids"],
@@ -197,15 +248,19 @@ class MergePreviewApi(MpiApi):
         body = MergePreviewRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        principal = request_principal(request)
+        ids = [data["survivor_id"], data["subsumed_id"]]
+        access = require_patients_access_by_ids(principal, ids)
         preview = patients_merge_preview(
             survivor_id=data["survivor_id"],
             subsumed_id=data["subsumed_id"],
             field_choices=data["field_choices"],
         )
         patient_access_log(
-            actor=request_principal(request),
-            patient_ids=[data["survivor_id"], data["subsumed_id"]],
+            actor=principal,
+            patient_ids=ids,
             action="patient.merge_previewed",
+            details={i: access[i].audit_details() for i in ids if i in access},
         )
         return Response(preview_output(preview))
 
@@ -222,6 +277,9 @@ class MergeListApi(MpiApi):
         body = MergeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        require_patients_access_by_ids(
+            request_principal(request), [data["survivor_id"], data["subsumed_id"]]
+        )
         merge = patients_merge(
             actor=request_principal(request),
             survivor_id=data["survivor_id"],
@@ -255,6 +313,10 @@ class MergeUnmergeApi(MpiApi):
         responses={200: MergeSerializer, **WRITE_ERRORS},
     )
     def post(self, request: Request, merge_id: UUID) -> Response:
+        merged = merge_get(merge_id=merge_id)
+        require_patients_access_by_ids(
+            request_principal(request), [merged.survivor_id, merged.subsumed_id]
+        )
         body = ReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         merge = patients_unmerge(
@@ -273,9 +335,12 @@ class EnterprisePersonDetailApi(MpiApi):
         responses={200: EnterprisePersonSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, euid: UUID) -> Response:
-        person = enterprise_person_get(euid=euid)
+        principal = request_principal(request)
+        person = enterprise_person_get(euid=euid, principal=principal)
         patient_access_log(
-            actor=request_principal(request), patient_ids=[p.id for p in person.records]
+            actor=principal,
+            patient_ids=[p.id for p in person.records],
+            details={p.id: person.access_of(p).audit_details() for p in person.records},
         )
         return Response(enterprise_output(person))
 

@@ -1,6 +1,8 @@
 """Request and response shapes of the match API, and their mapping onto the matcher."""
 
+from collections.abc import Mapping
 from typing import Any
+from uuid import UUID
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -15,6 +17,7 @@ from registration.api.serializers import (
     patient_input,
 )
 from registration.models import Gender
+from registration.selectors.access import PatientAccess
 from registration.services.inputs import PatientInput
 from tenancy.api.fields import StrictIntegerField
 
@@ -112,6 +115,11 @@ class MatchCandidateSerializer(Serializer):
         child=serializers.CharField(), help_text="The blocking passes that proposed it."
     )
     explanation = ExplanationSerializer(many=True)
+    masked = serializers.BooleanField(
+        help_text="The candidate is a restricted patient the caller may not open: the "
+        "explanation keeps each field's level and weight but not the compared values (open it "
+        "through break-glass to see them)."
+    )
 
 
 class MatchResponseSerializer(Serializer):
@@ -142,23 +150,38 @@ def _explanation(entry: ExplanationEntry) -> dict[str, Any]:
     }
 
 
-def _candidate(candidate: ScoredCandidate) -> dict[str, Any]:
-    """One candidate as the API shows it."""
+def _masked_explanation(entry: ExplanationEntry) -> dict[str, Any]:
+    """An explanation entry without the values compared (a restricted candidate's)."""
+    return {
+        **_explanation(entry),
+        "query_value": None,
+        "candidate_value": None,
+        "term_frequency": None,
+    }
+
+
+def _candidate(candidate: ScoredCandidate, *, masked: bool) -> dict[str, Any]:
+    """One candidate as the API shows it (masked: no compared values)."""
+    explain = _masked_explanation if masked else _explanation
     return {
         "patient_id": candidate.patient_id,
         "probability": candidate.probability,
         "weight": candidate.weight,
         "grade": str(candidate.grade),
         "found_by": list(candidate.found_by),
-        "explanation": [_explanation(entry) for entry in candidate.explanation],
+        "explanation": [explain(entry) for entry in candidate.explanation],
+        "masked": masked,
     }
 
 
-def match_output(result: MatchResult) -> dict[str, Any]:
-    """The API representation of a match result."""
+def match_output(result: MatchResult, access: Mapping[UUID, PatientAccess]) -> dict[str, Any]:
+    """The API representation of a match result; candidates `access` denies are masked."""
     return MatchResponseSerializer(
         {
-            "candidates": [_candidate(candidate) for candidate in result.candidates],
+            "candidates": [
+                _candidate(candidate, masked=not access[candidate.patient_id].allowed)
+                for candidate in result.candidates
+            ],
             "model_version": result.model_version,
             "truncated": result.truncated,
             "candidate_bound": result.candidate_bound,

@@ -12,6 +12,7 @@ from mpi.api.serializers import (
     match_output,
 )
 from mpi.services.matching import match_patient
+from registration.selectors.access import patients_access_by_ids
 from registration.services.patients import patient_access_log
 from tenancy.api.permissions import HasTenantRole, request_principal
 from tenancy.api.problems import problem_responses
@@ -57,10 +58,15 @@ class MatchApi(APIView):
             count=body.validated_data["count"],
             only_certain=body.validated_data["only_certain"],
         )
-        # Showing candidates is an access to their records (one INSERT for all of them).
+        # Showing candidates is an access to their records (one INSERT for all of them);
+        # restricted candidates the caller may not open are shown masked (docs/SECURITY.md).
+        principal = request_principal(request)
+        ids = [candidate.patient_id for candidate in result.candidates]
+        access = patients_access_by_ids(principal, ids)
         patient_access_log(
-            actor=request_principal(request),
-            patient_ids=[candidate.patient_id for candidate in result.candidates],
+            actor=principal,
+            patient_ids=ids,
             action="patient.match_shown",
+            details={pid: access[pid].audit_details() for pid in ids},
         )
-        return Response(match_output(result))
+        return Response(match_output(result, access))

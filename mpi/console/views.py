@@ -4,6 +4,11 @@
 The admin classes in mpi.admin authorize and route here. Pages parse, call a selector or a
 service, log every patient shown (access log) and render; a service's refusal is shown as a
 message with nothing saved.
+
+Restricted patients (docs/SECURITY.md): the queue names a restricted patient the steward may not
+open only as "Restricted record"; the compare page, its decisions, the merge page and its undo
+answer 403 with the break-glass form for such a patient. The compare page shows both portraits
+when the tenant licenses `portrait` (the steward may open both records by then).
 """
 
 from __future__ import annotations
@@ -31,13 +36,20 @@ from mpi.selectors.review import (
 from mpi.services.merges import patients_merge, patients_merge_preview, patients_unmerge
 from mpi.services.review import candidate_claim, candidate_decide, candidates_decide_bulk
 from registration.console.display import history_rows, patient_title
+from registration.console.forms import BreakGlassForm
+from registration.models import Patient
+from registration.selectors.access import PatientAccess, patients_access_by_ids
 from registration.selectors.history import patient_history
 from registration.selectors.patients import patient_get
+from registration.selectors.portraits import portrait_exists
 from registration.services.patients import patient_access_log
 from tenancy.admin_base import request_principal
 from tenancy.errors import DomainError, NotFoundError
+from tenancy.modules import BREAK_GLASS, PORTRAIT
+from tenancy.selectors.entitlements import module_entitled
 
 QUEUE_SIZE = 50
+RESTRICTED_TITLE = "Restricted record"
 MERGE_REASON = "Same person (review queue)"
 NOT_DUPLICATE_REASONS = (
     "Different people: family members (twins, parent and child)",
@@ -102,6 +114,39 @@ class ReviewConsole:
             },
         )
 
+    def _access(
+        self, request: HttpRequest, patient_ids: list[UUID]
+    ) -> tuple[dict[UUID, PatientAccess], HttpResponse | None]:
+        """The steward's access to these patients, and the 403 page when one is denied."""
+        access = patients_access_by_ids(request_principal(request), patient_ids)
+        denied = [i for i in patient_ids if not access[i].allowed]
+        return access, (self._restricted(request, denied[0]) if denied else None)
+
+    def _restricted(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
+        """403: a restricted record of the pair; offer break-glass on it (the patient page's)."""
+        return TemplateResponse(
+            request,
+            "admin/registration/patient/restricted.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Restricted record",
+                "changelist_url": self.url("matchcandidate_changelist"),
+                "patient_id": patient_id,
+                "break_glass_available": module_entitled(BREAK_GLASS),
+                "form": BreakGlassForm(),
+                "break_glass_url": reverse(
+                    f"{self.admin_site.name}:registration_patient_break_glass", args=[patient_id]
+                ),
+            },
+            status=403,
+        )
+
+    def _portrait_url(self, patient: Patient) -> str:
+        """The console portrait URL when the tenant licenses portraits and one is stored."""
+        if not module_entitled(PORTRAIT) or not portrait_exists(patient_id=patient.id):
+            return ""
+        return reverse(f"{self.admin_site.name}:registration_patient_portrait", args=[patient.id])
+
     @staticmethod
     def _me(request: HttpRequest) -> str:
         principal = request_principal(request)
@@ -115,11 +160,18 @@ class ReviewConsole:
         form = QueueForm(request.GET or None, initial={"status": CandidateStatus.OPEN})
         criteria = form.criteria(self._me(request)) if form.is_bound else QueueFilter()
         pairs = list(candidate_queue(criteria, today=timezone.localdate())[:QUEUE_SIZE])
+        ids = [p for c in pairs for p in (c.patient_low_id, c.patient_high_id)]
+        access = patients_access_by_ids(request_principal(request), ids)
         patient_access_log(
             actor=request_principal(request),
-            patient_ids=[p for c in pairs for p in (c.patient_low_id, c.patient_high_id)],
+            patient_ids=ids,
             action="patient.searched",
+            details={i: access[i].audit_details() for i in ids},
         )
+
+        def title(patient: Patient) -> str:
+            return patient_title(patient) if access[patient.id].allowed else RESTRICTED_TITLE
+
         query = request.GET.urlencode()
         return self._render(
             request,
@@ -130,8 +182,8 @@ class ReviewConsole:
                 "rows": [
                     {
                         "candidate": c,
-                        "left": patient_title(c.patient_low),
-                        "right": patient_title(c.patient_high),
+                        "left": title(c.patient_low),
+                        "right": title(c.patient_high),
                         "url": self.url("matchcandidate_change", c.id)
                         + (f"?{query}" if query else ""),
                         "claim_url": self.url("matchcandidate_claim", c.id),
@@ -154,6 +206,18 @@ class ReviewConsole:
             decision = MatchDecisionKind(request.POST.get("decision", ""))
         except ValueError:
             messages.error(request, "Tick at least one pair and choose a decision.")
+            return back
+        pairs = []
+        for candidate_id in ids:
+            try:
+                pairs.append(candidate_get(candidate_id=candidate_id))
+            except NotFoundError:
+                continue  # the service refuses the whole batch below
+        _, refused = self._access(
+            request, [p for c in pairs for p in (c.patient_low_id, c.patient_high_id)]
+        )
+        if refused is not None:
+            messages.error(request, "A ticked pair has a restricted record; nothing was decided.")
             return back
         try:
             decided = candidates_decide_bulk(
@@ -179,9 +243,18 @@ class ReviewConsole:
     ) -> HttpResponse:
         """Both records side by side with the evidence, and the decision buttons."""
         candidate = self._candidate_or_404(candidate_id)
+        access, refused = self._access(
+            request, [candidate.patient_low_id, candidate.patient_high_id]
+        )
+        if refused is not None:
+            return refused
         left = patient_get(patient_id=candidate.patient_low_id)
         right = patient_get(patient_id=candidate.patient_high_id)
-        patient_access_log(actor=request_principal(request), patient_ids=[left.id, right.id])
+        patient_access_log(
+            actor=request_principal(request),
+            patient_ids=[left.id, right.id],
+            details={i: access[i].audit_details() for i in (left.id, right.id)},
+        )
         criteria = self._criteria(request)
         today = timezone.localdate()
         query = request.GET.urlencode()
@@ -208,6 +281,8 @@ class ReviewConsole:
                 "right": right,
                 "left_title": patient_title(left),
                 "right_title": patient_title(right),
+                "left_portrait_url": self._portrait_url(left),
+                "right_portrait_url": self._portrait_url(right),
                 "rows": compare_rows(
                     left,
                     right,
@@ -236,6 +311,10 @@ class ReviewConsole:
 
     def claim(self, request: HttpRequest, candidate_id: UUID) -> HttpResponse:
         """Claim a pair for oneself, then show it."""
+        candidate = self._candidate_or_404(candidate_id)
+        _, refused = self._access(request, [candidate.patient_low_id, candidate.patient_high_id])
+        if refused is not None:
+            return refused
         try:
             candidate_claim(actor=request_principal(request), candidate_id=candidate_id)
         except NotFoundError as exc:
@@ -249,6 +328,9 @@ class ReviewConsole:
     def decide(self, request: HttpRequest, candidate_id: UUID) -> HttpResponse:
         """Merge (into the chosen survivor), not a duplicate (with a reason), or skip."""
         candidate = self._candidate_or_404(candidate_id)
+        _, refused = self._access(request, [candidate.patient_low_id, candidate.patient_high_id])
+        if refused is not None:
+            return refused
         suffix = f"?{request.GET.urlencode()}" if request.GET else ""
         here = self.url("matchcandidate_change", candidate.id) + suffix
         action = request.POST.get("action", "")
@@ -305,9 +387,16 @@ class ReviewConsole:
             merge = merge_get(merge_id=merge_id)
         except NotFoundError as exc:
             raise Http404 from exc
+        access, refused = self._access(request, [merge.survivor_id, merge.subsumed_id])
+        if refused is not None:
+            return refused
         survivor = patient_get(patient_id=merge.survivor_id)
         subsumed = patient_get(patient_id=merge.subsumed_id)
-        patient_access_log(actor=request_principal(request), patient_ids=[survivor.id, subsumed.id])
+        patient_access_log(
+            actor=request_principal(request),
+            patient_ids=[survivor.id, subsumed.id],
+            details={i: access[i].audit_details() for i in (survivor.id, subsumed.id)},
+        )
         return self._render(
             request,
             "patientmerge/detail.html",
@@ -325,6 +414,13 @@ class ReviewConsole:
 
     def unmerge(self, request: HttpRequest, merge_id: UUID) -> HttpResponse:
         """Undo a merge with a reason."""
+        try:
+            merge = merge_get(merge_id=merge_id)
+        except NotFoundError as exc:
+            raise Http404 from exc
+        _, refused = self._access(request, [merge.survivor_id, merge.subsumed_id])
+        if refused is not None:
+            return refused
         try:
             patients_unmerge(
                 actor=request_principal(request),

@@ -1,5 +1,9 @@
 """Portrait endpoints: GET the JPEG, PUT an image (raw JPEG/PNG/WebP body) to store or replace
-it, DELETE it. Changes need If-Match with the patient's ETag; every read is audited."""
+it, DELETE it. Changes need If-Match with the patient's ETag; every read is audited.
+
+A restricted patient's portrait follows the restricted-patient rules (docs/SECURITY.md): without
+a care-team or break-glass grant every method is 403 `restricted-patient`; a read through a grant
+is audited with the grant id."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from registration.api.views import IF_MATCH, etag, expected_version
+from registration.selectors.access import require_patient_access_by_id
 from registration.selectors.patients import patient_get
 from registration.selectors.portraits import portrait_get
 from registration.services.patients import patient_access_log
@@ -81,11 +86,14 @@ class PortraitApi(APIView):
         },
     )
     def get(self, request: Request, patient_id: UUID) -> Response:
+        principal = request_principal(request)
+        access = require_patient_access_by_id(principal, patient_id)
         image = portrait_get(patient_id=patient_id)
         patient_access_log(
-            actor=request_principal(request),
+            actor=principal,
             patient_ids=[patient_id],
             action="patient.portrait_read",
+            details={patient_id: access.audit_details()},
         )
         response = Response(image.data, content_type=JPEG)
         response["Cache-Control"] = "no-store"
@@ -105,6 +113,7 @@ class PortraitApi(APIView):
         },
     )
     def put(self, request: Request, patient_id: UUID) -> Response:
+        require_patient_access_by_id(request_principal(request), patient_id)
         version = expected_version(request)
         portrait_replace(
             actor=request_principal(request),
@@ -123,6 +132,7 @@ class PortraitApi(APIView):
         },
     )
     def delete(self, request: Request, patient_id: UUID) -> Response:
+        require_patient_access_by_id(request_principal(request), patient_id)
         version = expected_version(request)
         portrait_remove(
             actor=request_principal(request), patient_id=patient_id, expected_version=version

@@ -1,5 +1,10 @@
 """Vital-status endpoints: read the current status and its history; record, verify, refute or
-correct a death. Changes need If-Match with the patient's ETag (they change its version)."""
+correct a death. Changes need If-Match with the patient's ETag (they change its version).
+
+A restricted patient's vital status follows the restricted-patient rules (docs/SECURITY.md): read
+and change need a care-team or break-glass grant (else 403 `restricted-patient`); a read through
+a grant is audited with the grant id. The civil-registry inbox (mpi.services.death_notifications)
+is a system path and still records a restricted patient's death."""
 
 from typing import Any
 from uuid import UUID
@@ -12,6 +17,7 @@ from rest_framework.views import APIView
 
 from registration.api.views import IF_MATCH, VERSIONED_WRITE_ERRORS, etag, expected_version
 from registration.models import DatePrecision, VitalStatus, VitalStatusRecord, VitalStatusSource
+from registration.selectors.access import require_patient_access_by_id
 from registration.selectors.vital_status import vital_status_current, vital_status_history
 from registration.services.patients import patient_access_log
 from registration.services.vital_status import (
@@ -162,11 +168,14 @@ class VitalStatusApi(APIView):
         responses={200: VitalStatusOutputSerializer, **problem_responses(400, 401, 403, 404)},
     )
     def get(self, request: Request, patient_id: UUID) -> Response:
+        principal = request_principal(request)
+        access = require_patient_access_by_id(principal, patient_id)
         response = vital_status_response(patient_id)
         patient_access_log(
-            actor=request_principal(request),
+            actor=principal,
             patient_ids=[patient_id],
             action="patient.vital_status_read",
+            details={patient_id: access.audit_details()},
         )
         return response
 
@@ -177,6 +186,7 @@ class VitalStatusApi(APIView):
         responses={201: VitalStatusOutputSerializer, **VERSIONED_WRITE_ERRORS},
     )
     def post(self, request: Request, patient_id: UUID) -> Response:
+        require_patient_access_by_id(request_principal(request), patient_id)
         version = expected_version(request)
         body = DeathInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -206,6 +216,7 @@ class VitalStatusVerifyApi(APIView):
         responses={200: VitalStatusOutputSerializer, **VERSIONED_WRITE_ERRORS},
     )
     def post(self, request: Request, patient_id: UUID) -> Response:
+        require_patient_access_by_id(request_principal(request), patient_id)
         version = expected_version(request)
         body = VerifyInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -233,6 +244,7 @@ class VitalStatusRefuteApi(APIView):
         responses={200: VitalStatusOutputSerializer, **VERSIONED_WRITE_ERRORS},
     )
     def post(self, request: Request, patient_id: UUID) -> Response:
+        require_patient_access_by_id(request_principal(request), patient_id)
         version = expected_version(request)
         body = RefuteInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -261,6 +273,7 @@ class VitalStatusCorrectApi(APIView):
         responses={200: VitalStatusOutputSerializer, **VERSIONED_WRITE_ERRORS},
     )
     def post(self, request: Request, patient_id: UUID) -> Response:
+        require_patient_access_by_id(request_principal(request), patient_id)
         version = expected_version(request)
         body = CorrectInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -258,6 +258,10 @@ class PatientConsole:
 
     def portrait(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
         """The portrait image (decrypted on the fly, never cached by the browser)."""
+        patient = self._patient_or_404(patient_id)
+        access = patient_access(request_principal(request), patient)
+        if not access.allowed:
+            return self.restricted(request, patient)
         try:
             image = portrait_get(patient_id=patient_id)
         except NotFoundError as exc:
@@ -266,6 +270,7 @@ class PatientConsole:
             actor=request_principal(request),
             patient_ids=[patient_id],
             action="patient.portrait_read",
+            details={patient_id: access.audit_details()},
         )
         response = HttpResponse(image.data, content_type=image.content_type)
         response["Cache-Control"] = "no-store"
@@ -274,6 +279,8 @@ class PatientConsole:
     def portrait_change(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
         """Store the uploaded file as the portrait, or remove it; refusals change nothing."""
         patient = self._patient_or_404(patient_id)
+        if not patient_access(request_principal(request), patient).allowed:
+            return self.restricted(request, patient)
         detail_url = self.url("change", patient.id) + "#portrait"
         form = PortraitForm(request.POST, request.FILES)
         if not form.is_valid():
@@ -302,9 +309,13 @@ class PatientConsole:
     def vital_status(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
         """The vital-status page of one patient (see registration.console.vital_status)."""
         patient = self._patient_or_404(patient_id)
+        access = patient_access(request_principal(request), patient)
+        if not access.allowed:
+            return self.restricted(request, patient)
         return vital_status_page(
             request,
             patient.id,
+            access_details=access.audit_details(),
             context={
                 **self.admin_site.each_context(request),
                 "opts": self.opts,

@@ -5,6 +5,7 @@ nothing saved."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -82,9 +83,17 @@ def _apply(request: HttpRequest, patient_id: UUID, form: VitalStatusForm) -> Non
 
 
 def vital_status_page(
-    request: HttpRequest, patient_id: UUID, *, context: dict[str, Any], detail_url: str
+    request: HttpRequest,
+    patient_id: UUID,
+    *,
+    context: dict[str, Any],
+    detail_url: str,
+    access_details: Mapping[str, object] | None = None,
 ) -> HttpResponse:
-    """Show the current status and history; apply one change posted by an allowed role."""
+    """Show the current status and history; apply one change posted by an allowed role.
+
+    The caller has already applied the restricted-patient rules; `access_details` (the grant
+    the access went through, if any) goes into the read's audit row."""
     current = vital_status_current(patient_id=patient_id)
     actions = allowed_actions(request)
     errors: list[str] = []
@@ -109,6 +118,7 @@ def vital_status_page(
             actor=request_principal(request),
             patient_ids=[patient_id],
             action="patient.vital_status_read",
+            details={patient_id: access_details or {}},
         )
     action_field = form.fields["action"]
     if isinstance(action_field, forms.ChoiceField):

@@ -107,6 +107,30 @@ def patients_access(
     return answers
 
 
+def patients_access_by_ids(
+    principal: Principal | None, patient_ids: Iterable[UUID]
+) -> dict[UUID, PatientAccess]:
+    """`patients_access` for callers holding only ids (match candidates, review pairs, linked
+    records): two small queries. An id that names no visible patient is answered DENIED."""
+    ids = list(dict.fromkeys(patient_ids))
+    patients = Patient.objects.filter(id__in=ids).only("id", "confidentiality")
+    answers = patients_access(principal, patients)
+    return {patient_id: answers.get(patient_id, DENIED) for patient_id in ids}
+
+
+def require_patients_access_by_ids(
+    principal: Principal | None, patient_ids: Iterable[UUID]
+) -> dict[UUID, PatientAccess]:
+    """Every one of these patients may be opened (a merge pair, a review pair), or
+    RestrictedPatientError. Ids naming no visible patient are left to the caller's own 404."""
+    ids = list(dict.fromkeys(patient_ids))
+    patients = Patient.objects.filter(id__in=ids).only("id", "confidentiality")
+    answers = patients_access(principal, patients)
+    if not all(answer.allowed for answer in answers.values()):
+        raise RestrictedPatientError(break_glass_available=module_entitled(BREAK_GLASS))
+    return answers
+
+
 def patient_access(principal: Principal | None, patient: Patient) -> PatientAccess:
     """Whether `principal` may open `patient`, and through which grant."""
     return patients_access(principal, [patient])[patient.id]

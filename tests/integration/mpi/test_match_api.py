@@ -62,9 +62,9 @@ class TestChecklist:
     ):
         key = make_api_key(world["tenant"], role)
         # Key lookup and last-used stamp, tenant scope, model, candidates, candidate records,
-        # name frequencies, deceased candidates (vital status), access log, savepoints, licensed
-        # modules.
-        with django_assert_max_num_queries(16):
+        # name frequencies, deceased candidates (vital status), candidates' confidentiality
+        # (restricted ones are masked), access log, savepoints, licensed modules.
+        with django_assert_max_num_queries(18):
             response = post(client, BODY, key)
         assert response.status_code == 200, response.content
         body = response.json()
