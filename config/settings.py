@@ -151,6 +151,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Workers keep Django's LOGGING (JSON lines, request/tenant/trace ids, the PHI filter): Celery
+# would otherwise replace the root logger's handlers with its own plain ones.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Reuse a worker's database connection across tasks (Celery closes it after each by default).
 # Safe because the tenant setting is transaction-local: see tests/integration/test_tenant_isolation.

@@ -3,10 +3,12 @@
 import io
 import json
 import logging
+import logging.config
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 from opentelemetry.sdk.trace import TracerProvider
@@ -58,6 +60,9 @@ def lines(stream: io.StringIO) -> list[dict[str, Any]]:
 
 
 def test_settings_configure_the_console_handler():
+    # Applied afresh: other tests (in-thread workers, captured loggers) may have reconfigured
+    # the process's root logger by now; what matters is what the settings install.
+    logging.config.dictConfig(settings.LOGGING)
     handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
     configured = [
         h
@@ -65,6 +70,12 @@ def test_settings_configure_the_console_handler():
         if {type(f) for f in h.filters} >= {LogContextFilter, PhiRedactingFilter}
     ]
     assert configured, "the root logger's console handler adds context and redacts PHI"
+
+
+def test_celery_workers_keep_the_configured_handlers():
+    """A real worker (`celery worker`) replaces the root logger's handlers with its own plain
+    ones unless told not to: its lines would then skip the PHI filter."""
+    assert app.conf.worker_hijack_root_logger is False
 
 
 def test_every_line_carries_request_tenant_and_trace(captured, db):
