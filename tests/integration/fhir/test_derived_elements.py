@@ -16,7 +16,7 @@ from mpi.services.enterprise import enterprise_link_pair
 from mpi.services.merges import patients_merge, patients_unmerge
 from registration.fhir.mapping import check_input_against, patient_input_from_json
 from registration.models import Patient
-from registration.selectors.patients import patient_get
+from registration.selectors.portraits import portrait_exists
 from registration.services.portraits import portrait_replace
 from registration.services.vital_status import DeathDate, vital_status_record_death
 from tenancy.db import tenant_scope
@@ -194,7 +194,7 @@ def test_no_photo_without_the_portrait_licence(portrait_keys):
     with tenant_scope(tenant.id):
         window = ModuleEntitlement.objects.get(module="portrait")
         module_entitlement_end(actor=None, entitlement_id=window.id)
-        assert patient_get(patient_id=pictured.id).portrait_rows  # the portrait is still there
+        assert portrait_exists(patient_id=pictured.id)  # the portrait is still there
     body = _read(client, pictured.id)
     assert "photo" not in body
     # Without the licence the stored portrait is not stated, so a client may not state it.
