@@ -36,6 +36,7 @@ from registration.fhir.operations import (
 from registration.fhir.search import SearchParameterError
 from registration.selectors.access import patients_access
 from registration.selectors.patient_filters import id_condition, patients_where
+from registration.selectors.portraits import with_portrait_rows
 from registration.services.patients import patient_access_log
 from tenancy.errors import DomainError, FieldError, NotFoundError, ValidationFailedError
 
@@ -146,7 +147,8 @@ def patient_match(call: OperationCall) -> OperationResult:
         result = match_patient(data, count=count)
         chosen = result.candidates
     ids = [candidate.patient_id for candidate in chosen]
-    patients = {p.id: p for p in patients_where([id_condition(ids)], order_by=("id",))}
+    rows = with_portrait_rows(patients_where([id_condition(ids)], order_by=("id",)))
+    patients = {p.id: p for p in rows}
     # Restricted candidates the caller may not open are shown masked, as in search results.
     access = patients_access(call.principal, patients.values())
     patient_access_log(

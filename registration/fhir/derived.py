@@ -108,7 +108,7 @@ def photo_value(patient: Patient) -> list[Json]:
     """
     if not module_entitled(PORTRAIT):
         return []
-    rows = getattr(patient, "portrait_rows", None)  # prefetched by with_children
+    rows = getattr(patient, "portrait_rows", None)  # prefetched for pages: with_portrait_rows
     if rows is None:
         if not portrait_exists(patient_id=patient.id):
             return []

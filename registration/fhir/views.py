@@ -40,6 +40,7 @@ from registration.models import Patient
 from registration.selectors.access import patients_access, require_patient_access
 from registration.selectors.patient_filters import patients_where
 from registration.selectors.patients import patient_get
+from registration.selectors.portraits import with_portrait_rows
 from registration.services.patients import patient_access_log, patient_register, patient_update
 from tenancy.api.permissions import HasTenantRole, request_principal
 from tenancy.errors import FieldError, NotFoundError, PreconditionFailedError
@@ -412,7 +413,7 @@ def _shown(patient: Patient, *, allowed: bool) -> dict[str, Any]:
 
 def _search(request: Request, params: dict[str, list[str]]) -> Response:
     query = parse_search(params)
-    patients = patients_where(query.conditions, order_by=query.order_by)
+    patients = with_portrait_rows(patients_where(query.conditions, order_by=query.order_by))
     base = base_url(request)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if query.summary_count or query.total != "none":

@@ -13,7 +13,6 @@ from registration.models import (
     PatientIdentifier,
     PatientName,
     PatientTelecom,
-    Portrait,
 )
 from registration.services.search_keys import fold, phone_key, postal_key
 from tenancy.errors import NotFoundError
@@ -22,19 +21,10 @@ CHILDREN = ("names", "telecoms", "addresses", "contacts", "links")
 
 
 def with_children(patients: QuerySet[Patient]) -> QuerySet[Patient]:
-    """Prefetch every child table: one query each, whatever the page size.
-
-    Portraits come as `portrait_rows` without their image (only whether one exists and its
-    content type, for FHIR's Patient.photo); read the image with `portrait_get`.
-    """
+    """Prefetch every child table: one query each, whatever the page size."""
     return patients.prefetch_related(
         *CHILDREN,
         Prefetch("identifiers", queryset=PatientIdentifier.objects.order_by("retired_at", "id")),
-        Prefetch(
-            "portraits",
-            queryset=Portrait.objects.only("id", "patient_id", "content_type"),
-            to_attr="portrait_rows",
-        ),
     )
 
 
