@@ -12,11 +12,17 @@ from fhirclient.models.parameters import Parameters
 
 from mpi.api.views import MATCH_ROLES
 from mpi.matching.score import MatchGrade
-from mpi.selectors.cross_reference import active_identifiers, identifier_holder, known_system
+from mpi.selectors.cross_reference import (
+    active_identifiers,
+    identifier_holder,
+    known_system,
+    linked_patient_ids,
+)
 from mpi.services.matching import MAX_COUNT, ScoredCandidate, match_patient
 from registration.fhir.mapping import (
     FhirStructureError,
     extension_url,
+    masked_patient_json,
     parse_resource,
     patient_input_from_json,
     patient_json,
@@ -28,7 +34,9 @@ from registration.fhir.operations import (
     register_operation,
 )
 from registration.fhir.search import SearchParameterError
+from registration.selectors.access import patients_access
 from registration.selectors.patient_filters import id_condition, patients_where
+from registration.selectors.portraits import with_portrait_rows
 from registration.services.patients import patient_access_log
 from tenancy.errors import DomainError, FieldError, NotFoundError, ValidationFailedError
 
@@ -96,7 +104,11 @@ def _match_request(body: Any) -> tuple[Any, bool, int]:
     return resource, only_certain, count
 
 
-def _explanation(candidate: ScoredCandidate, model_version: str) -> dict[str, Any]:
+def _explanation(
+    candidate: ScoredCandidate, model_version: str, *, masked: bool = False
+) -> dict[str, Any]:
+    """The match-explanation extension; for a masked (restricted) candidate only the model
+    version and total weight, no per-field evidence about its name or birth date."""
     fields = [
         {
             "url": "field",
@@ -106,7 +118,7 @@ def _explanation(candidate: ScoredCandidate, model_version: str) -> dict[str, An
                 {"url": "weight", "valueDecimal": round(entry.weight, 4)},
             ],
         }
-        for entry in candidate.explanation
+        for entry in ([] if masked else candidate.explanation)
     ]
     summary = [
         {"url": "model-version", "valueString": model_version},
@@ -135,16 +147,31 @@ def patient_match(call: OperationCall) -> OperationResult:
         result = match_patient(data, count=count)
         chosen = result.candidates
     ids = [candidate.patient_id for candidate in chosen]
-    patients = {p.id: p for p in patients_where([id_condition(ids)], order_by=("id",))}
-    patient_access_log(actor=call.principal, patient_ids=ids, action="patient.match_shown")
+    rows = with_portrait_rows(patients_where([id_condition(ids)], order_by=("id",)))
+    patients = {p.id: p for p in rows}
+    # Restricted candidates the caller may not open are shown masked, as in search results.
+    access = patients_access(call.principal, patients.values())
+    patient_access_log(
+        actor=call.principal,
+        patient_ids=ids,
+        action="patient.match_shown",
+        details={pid: access[pid].audit_details() for pid in ids},
+    )
+    masked = {pid for pid in ids if not access[pid].allowed}
     entries = [
         {
             "fullUrl": f"{call.base_url}/Patient/{candidate.patient_id}",
-            "resource": patient_json(patients[candidate.patient_id]),
+            "resource": (
+                masked_patient_json(patients[candidate.patient_id])
+                if candidate.patient_id in masked
+                else patient_json(patients[candidate.patient_id])
+            ),
             "search": {
                 "extension": [
                     {"url": MATCH_GRADE_URL, "valueCode": _GRADES[candidate.grade]},
-                    _explanation(candidate, result.model_version),
+                    _explanation(
+                        candidate, result.model_version, masked=candidate.patient_id in masked
+                    ),
                 ],
                 "mode": "match",
                 "score": round(candidate.probability, 6),
@@ -218,7 +245,9 @@ def ihe_pix(call: OperationCall) -> OperationResult:
 
 
 def register_fhir_operations() -> None:
-    """Plug $match and $ihe-pix into registration's FHIR facade (from MpiConfig.ready)."""
+    """Plug $match and $ihe-pix into registration's FHIR facade (from MpiConfig.ready), and
+    the cross-reference of linked and merged records into $ihe-pix."""
+    register_pix_linker(linked_patient_ids)
     register_operation(
         PatientOperation(
             name="match",

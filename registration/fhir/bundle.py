@@ -25,6 +25,7 @@ from registration.fhir.views import (
     patient_replace,
 )
 from registration.models import Patient
+from registration.selectors.access import patients_access
 from registration.services.patients import patient_access_log
 from tenancy.api.permissions import request_principal
 from tenancy.errors import DomainError, FieldError, PreconditionRequiredError
@@ -114,7 +115,13 @@ class SystemView(FhirView):
             read = [p.id for p, s in results if s == 200]
         else:
             response_entries, read = self._batch(entries, actor, override, base)
-        patient_access_log(actor=actor, patient_ids=read)
+        # Found by If-None-Exist: logged as reads, with the grant that opened a restricted one.
+        access = patients_access(actor, Patient.objects.filter(id__in=read))
+        patient_access_log(
+            actor=actor,
+            patient_ids=read,
+            details={pid: access[pid].audit_details() for pid in read},
+        )
         response = Response(
             {
                 "resourceType": "Bundle",

@@ -43,7 +43,10 @@ def capability_statement(*, base_url: str, software_version: str) -> dict[str, A
                         }
                     ],
                     "description": "Every request runs inside its caller's tenant; another "
-                    "tenant's patients are not found (404).",
+                    "tenant's patients are not found (404). A restricted patient (security "
+                    "label R) opens only with a care-team or break-glass grant (403 forbidden "
+                    "otherwise); search and $match list it masked (id and meta only, security "
+                    "label MASKED).",
                 },
                 "resource": [_patient()],
                 "interaction": [{"code": "batch"}, {"code": "transaction"}],

@@ -34,6 +34,9 @@ MARITAL_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
 CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 LANGUAGE_SYSTEM = "urn:ietf:bcp:47"
 RESTRICTED_LABEL = {"system": CONFIDENTIALITY_SYSTEM, "code": "R", "display": "restricted"}
+OBSERVATION_VALUE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
+# The security-label obligation "masked": the resource is present, its content withheld.
+MASKED_LABEL = {"system": OBSERVATION_VALUE_SYSTEM, "code": "MASKED", "display": "masked"}
 
 Json = dict[str, Any]
 
@@ -221,6 +224,22 @@ def patient_json(patient: Patient) -> Json:
     return rendered
 
 
+def masked_patient_json(patient: Patient) -> Json:
+    """A restricted patient as a caller without a grant sees it in results: that it exists.
+
+    Only `id` and `meta` (version, lastUpdated, the `R` confidentiality label and the
+    `MASKED` obligation label); no name, identifier, birth date, gender or anything else.
+    """
+    meta: Json = {
+        "versionId": str(patient.version),
+        "lastUpdated": _instant(patient.updated_at),
+        "security": [RESTRICTED_LABEL, MASKED_LABEL],
+    }
+    resource = {"resourceType": "Patient", "id": str(patient.id), "meta": meta}
+    rendered: Json = FhirPatient(resource, strict=True).as_json()
+    return rendered
+
+
 # --- FHIR -> input -------------------------------------------------------------------------
 
 # Elements a client may send that are derived or informational, never stored.
@@ -242,6 +261,26 @@ _SUPPORTED_ELEMENTS = {
 def accept_input_element(element: str) -> None:
     """Let another feature accept an element on input (it reads it with its own service)."""
     _SUPPORTED_ELEMENTS.add(element)
+
+
+# Checks of accepted elements that are not written through the Patient (deceased[x], photo,
+# link): given the body and the stored patient (None on create), raise when the body asks
+# for a change that has its own service.
+InputCheck = Callable[[Json, Patient | None], None]
+_INPUT_CHECKS: list[InputCheck] = []
+
+
+def register_input_check(check: InputCheck) -> None:
+    """Add a check of an accepted element against the stored patient (called at start-up)."""
+    if check not in _INPUT_CHECKS:
+        _INPUT_CHECKS.append(check)
+
+
+def check_input_against(body: object, current: Patient | None) -> None:
+    """Run every registered input check (after `patient_input_from_json` accepted `body`)."""
+    if isinstance(body, dict):
+        for check in _INPUT_CHECKS:
+            check(body, current)
 
 
 def _validation_paths(error: FHIRValidationError, prefix: str = "Patient") -> list[str]:

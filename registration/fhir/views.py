@@ -26,13 +26,21 @@ from rest_framework.views import APIView
 
 from registration.api.views import READ_ROLES, WRITE_ROLES, expected_version
 from registration.fhir.capability import capability_statement
-from registration.fhir.mapping import FhirNotSupportedError, patient_input_from_json, patient_json
+from registration.fhir.mapping import (
+    FhirNotSupportedError,
+    check_input_against,
+    masked_patient_json,
+    patient_input_from_json,
+    patient_json,
+)
 from registration.fhir.operations import OperationCall, patient_operation
 from registration.fhir.outcome import FHIR_JSON, fhir_error_response
 from registration.fhir.search import PAGE_TOKEN, SearchParameterError, parse_search
 from registration.models import Patient
+from registration.selectors.access import patients_access, require_patient_access
 from registration.selectors.patient_filters import patients_where
 from registration.selectors.patients import patient_get
+from registration.selectors.portraits import with_portrait_rows
 from registration.services.patients import patient_access_log, patient_register, patient_update
 from tenancy.api.permissions import HasTenantRole, request_principal
 from tenancy.errors import FieldError, NotFoundError, PreconditionFailedError
@@ -130,6 +138,18 @@ def _resource_response(
     return response
 
 
+def opened_patient(request: Request, patient_id: UUID) -> Patient:
+    """The patient, if the caller may open it (restricted: a grant), access-logged with the
+    grant it went through; RestrictedPatientError (403, break-glass hint) otherwise."""
+    principal = request_principal(request)
+    patient = patient_get(patient_id=patient_id)
+    access = require_patient_access(principal, patient)
+    patient_access_log(
+        actor=principal, patient_ids=[patient.id], details={patient.id: access.audit_details()}
+    )
+    return patient
+
+
 def _params(query: Mapping[str, Any]) -> dict[str, list[str]]:
     return {key: list(query.getlist(key)) for key in query}  # type: ignore[attr-defined]
 
@@ -153,10 +173,13 @@ def patient_create(
             )[:2]
         )
         if len(found) == 1:
-            return patient_get(patient_id=found[0]), 200
+            existing = patient_get(patient_id=found[0])
+            require_patient_access(actor, existing)
+            return existing, 200
         if found:
             raise PreconditionFailedError("If-None-Exist matches more than one patient.")
     parsed = patient_input_from_json(body)
+    check_input_against(body, None)
     if parsed.active is False:
         raise FhirNotSupportedError(
             "A patient cannot be created inactive.",
@@ -179,6 +202,8 @@ def patient_replace(
             errors=[FieldError("Patient.id", "invalid", "Must equal the id in the URL.")],
         )
     current = patient_get(patient_id=patient_id)
+    require_patient_access(actor, current)
+    check_input_against(body, current)
     if parsed.active is False and current.active:
         raise FhirNotSupportedError(
             "Deactivation is not done by update; use the REST deactivate endpoint.",
@@ -216,7 +241,7 @@ class PatientTypeView(FhirView):
             override_reason=request.headers.get(DUPLICATE_OVERRIDE_HEADER),
         )
         if status == 200:
-            patient_access_log(actor=request_principal(request), patient_ids=[patient.id])
+            opened_patient(request, patient.id)
         return _resource_response(patient, request, status, location=True)
 
 
@@ -237,9 +262,7 @@ class PatientInstanceView(FhirView):
     """Read and update one patient."""
 
     def get(self, request: Request, patient_id: UUID) -> Response:
-        patient = patient_get(patient_id=patient_id)
-        patient_access_log(actor=request_principal(request), patient_ids=[patient_id])
-        return _resource_response(patient, request)
+        return _resource_response(opened_patient(request, patient_id), request)
 
     def put(self, request: Request, patient_id: UUID) -> Response:
         version = expected_version(request)
@@ -257,6 +280,7 @@ class PatientVersionView(FhirView):
 
     def get(self, request: Request, patient_id: UUID, version_id: str) -> Response:
         patient = patient_get(patient_id=patient_id)
+        require_patient_access(request_principal(request), patient)
         if version_id != str(patient.version):
             older = version_id.isdigit() and 1 <= int(version_id) < patient.version
             raise NotFoundError(
@@ -265,8 +289,7 @@ class PatientVersionView(FhirView):
                 if older
                 else "No such version."
             )
-        patient_access_log(actor=request_principal(request), patient_ids=[patient_id])
-        return _resource_response(patient, request)
+        return _resource_response(opened_patient(request, patient_id), request)
 
 
 _HISTORY_METHODS = {"patient.registered": ("POST", "201 Created")}
@@ -276,8 +299,7 @@ class PatientHistoryView(FhirView):
     """`history-instance`: every version from the audit trail; content for the current one."""
 
     def get(self, request: Request, patient_id: UUID) -> Response:
-        patient = patient_get(patient_id=patient_id)
-        patient_access_log(actor=request_principal(request), patient_ids=[patient_id])
+        patient = opened_patient(request, patient_id)
         events = audit_event_list(object_type="patient", object_id=str(patient_id)).filter(
             details__has_key="version"
         )
@@ -385,9 +407,13 @@ def _page_offset(token: str | None, canonical: Sequence[tuple[str, str]]) -> int
 MAX_OFFSET = 10_000
 
 
+def _shown(patient: Patient, *, allowed: bool) -> dict[str, Any]:
+    return patient_json(patient) if allowed else masked_patient_json(patient)
+
+
 def _search(request: Request, params: dict[str, list[str]]) -> Response:
     query = parse_search(params)
-    patients = patients_where(query.conditions, order_by=query.order_by)
+    patients = with_portrait_rows(patients_where(query.conditions, order_by=query.order_by))
     base = base_url(request)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if query.summary_count or query.total != "none":
@@ -412,17 +438,21 @@ def _search(request: Request, params: dict[str, list[str]]) -> Response:
     if offset > 0:
         links.append(link("previous", max(offset - query.count, 0)))
     bundle["link"] = links
+    principal = request_principal(request)
+    # As the REST search: a restricted patient the caller may not open is listed masked.
+    access = patients_access(principal, page)
     bundle["entry"] = [
         {
             "fullUrl": f"{base}/Patient/{patient.id}",
-            "resource": patient_json(patient),
+            "resource": _shown(patient, allowed=access[patient.id].allowed),
             "search": {"mode": "match"},
         }
         for patient in page
     ]
     patient_access_log(
-        actor=request_principal(request),
+        actor=principal,
         patient_ids=[p.id for p in page],
         action="patient.searched",
+        details={p.id: access[p.id].audit_details() for p in page},
     )
     return Response(bundle)

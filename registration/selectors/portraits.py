@@ -5,7 +5,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from registration.models import Portrait
+from django.db.models import Prefetch, QuerySet
+
+from registration.models import Patient, Portrait
 from registration.services.portrait_crypto import SealedPortrait, unseal
 from tenancy.errors import NotFoundError
 
@@ -48,3 +50,15 @@ def portrait_get(*, patient_id: UUID) -> PortraitImage:
 def portrait_exists(*, patient_id: UUID) -> bool:
     """Whether the patient has a portrait (no decryption)."""
     return Portrait.objects.filter(patient_id=patient_id).exists()
+
+
+def with_portrait_rows(patients: QuerySet[Patient]) -> QuerySet[Patient]:
+    """Prefetch, per patient, whether it has a portrait (`portrait_rows`: id and content type,
+    never the image) in one query per page; FHIR's Patient.photo reads it."""
+    return patients.prefetch_related(
+        Prefetch(
+            "portraits",
+            queryset=Portrait.objects.only("id", "patient_id", "content_type"),
+            to_attr="portrait_rows",
+        )
+    )

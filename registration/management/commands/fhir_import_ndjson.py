@@ -22,7 +22,7 @@ from uuid import UUID, uuid4
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from registration.fhir.mapping import patient_input_from_json
+from registration.fhir.mapping import check_input_against, patient_input_from_json
 from registration.selectors.domains import identifier_domains
 from registration.services.bulk import patients_bulk_load
 from registration.services.inputs import PatientInput
@@ -84,6 +84,7 @@ class Importer:
             return None
         try:
             data = patient_input_from_json(body).data
+            check_input_against(body, None)
         except DomainError as exc:
             self._reject(line, [f"{e.field}: {e.code}" for e in exc.errors] or [exc.code])
             return None

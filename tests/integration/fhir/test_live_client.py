@@ -6,6 +6,8 @@ import requests
 from fhirclient import client as fhir_client
 from fhirclient.models.patient import Patient as FhirPatient
 from fhirclient.server import FHIRNotFoundException
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from tenancy.models import Role
 from tests.factories import make_api_key, make_tenant
@@ -28,6 +30,11 @@ def smart(live_server):
     # One request per connection: the server's request thread ends (closing its database
     # connection) as soon as its response is sent.
     smart.server.session.headers["Connection"] = "close"
+    # The test server may drop a connection the client is about to reuse (a race between its
+    # close and the next request); idempotent reads are retried, as real clients do. Writes and
+    # every HTTP status are never retried.
+    retry = Retry(total=3, connect=3, read=3, status=0, allowed_methods={"GET"}, backoff_factor=0.1)
+    smart.server.session.mount("http://", HTTPAdapter(max_retries=retry))
     yield smart
     # Kept-alive HTTP connections keep the server's request threads (and their database
     # connections) open; closing them lets the threads finish and close theirs.

@@ -74,10 +74,8 @@ def test_invalid_resources_are_structure_errors_without_values(body):
 @pytest.mark.parametrize(
     "changes",
     [
-        {"deceasedBoolean": True},
-        {"photo": [{"contentType": "image/png", "data": "AAAA"}]},
-        {"link": [{"other": {"reference": "Patient/1"}, "type": "seealso"}]},
         {"multipleBirthInteger": 2},
+        {"generalPractitioner": [{"reference": "Practitioner/1"}]},
         {"birthDate": "1987-03"},
     ],
 )

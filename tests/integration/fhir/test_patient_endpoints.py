@@ -191,7 +191,7 @@ def test_update_id_must_match_url(world):
 def test_invalid_resource_is_400_structure_and_unstored_element_is_422(world):
     client = _client(world.key)
     _outcome(_post(client, {"resourceType": "Patient", "gender": 3}), 400, "structure")
-    _outcome(_post(client, full_patient(deceasedBoolean=True)), 422, "not-supported")
+    _outcome(_post(client, full_patient(multipleBirthInteger=2)), 422, "not-supported")
     _outcome(client.post("/fhir/Patient", "{not json", content_type=FHIR_JSON), 400, "structure")
 
 
