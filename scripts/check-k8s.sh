@@ -2,28 +2,34 @@
 # Kubernetes manifests: yamllint; `kubectl kustomize` renders each overlay; kubernetes-validate
 # --strict on every built-in kind; the release-policy schemas and consistency checks
 # (scripts/check_k8s.py) on the Rollout, its analysis and the workloads; promtool parses the
-# analysis queries; checkov's policies. The tools live in their own virtualenvs under .local/,
-# created on first use from pinned requirement files (checkov's dependencies conflict with the
+# analysis queries; checkov's policies. The tools live in their own virtualenvs (see
+# tool_venv), created on first use from pinned requirement files (checkov's dependencies conflict with the
 # app's, so it gets a venv of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '[k8s] %s\n' "$*" >&2; }
 
-# tool_venv DIR REQUIREMENTS: (re)create DIR when missing or when REQUIREMENTS changed.
+# The tool venvs are kept outside the checkout, one per content of their pinned requirement
+# file, so a fresh clone (CI) reuses them instead of installing ~100 packages again; a changed
+# file makes a new one. REGSVC_TOOLS_CACHE overrides the place.
+TOOLS_CACHE="${REGSVC_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/regsvc-tools}"
+
+# tool_venv NAME REQUIREMENTS: print the venv for REQUIREMENTS, creating it when missing.
 tool_venv() {
-  local dir=$1 req=$2 stamp
-  stamp="$dir/.requirements.sha256"
-  if [ ! -x "$dir/bin/python" ] || ! sha256sum --status -c "$stamp" 2>/dev/null; then
-    log "creating $dir from $req"
+  local name=$1 req=$2 dir
+  dir="$TOOLS_CACHE/$name-$(sha256sum "$req" | cut -c1-16)"
+  if [ ! -x "$dir/bin/python" ] || [ ! -f "$dir/.complete" ]; then
+    log "creating the $name tools venv from $req"
     rm -rf "$dir"
+    mkdir -p "$TOOLS_CACHE"
     python3 -m venv "$dir"
-    "$dir/bin/pip" install -qq --disable-pip-version-check --no-deps -r "$req"
-    sha256sum "$req" > "$stamp"
+    "$dir/bin/pip" install -qq --disable-pip-version-check --no-deps -r "$req" >&2
+    touch "$dir/.complete"
   fi
+  printf '%s\n' "$dir"
 }
-tool_venv .local/k8s-venv requirements/k8s-tools.txt
-tool_venv .local/checkov-venv requirements/checkov.txt
-K=.local/k8s-venv/bin
+K="$(tool_venv k8s requirements/k8s-tools.txt)/bin"
+CHECKOV="$(tool_venv checkov requirements/checkov.txt)/bin/checkov"
 out=.local/k8s-render
 rm -rf "$out" && mkdir -p "$out"
 
@@ -45,5 +51,5 @@ done
 log "checkov"
 args=()
 for f in "$out"/*.yaml; do args+=(-f "$f"); done
-.local/checkov-venv/bin/checkov --config-file k8s/.checkov.yaml "${args[@]}" --quiet --compact --skip-download
+"$CHECKOV" --config-file k8s/.checkov.yaml "${args[@]}" --quiet --compact --skip-download
 log "manifests OK"

@@ -15,7 +15,7 @@
   for `promtool check rules` to parse.
 
 Usage: python scripts/check_k8s.py RENDERED.yaml [--promql FILE]
-Runs in .local/k8s-venv (scripts/check-k8s.sh); exits 1 listing every problem found.
+Runs in the k8s tools venv of scripts/check-k8s.sh; exits 1 listing every problem found.
 """
 
 import argparse
