@@ -219,6 +219,41 @@ def _settle_candidates(
     return pair
 
 
+def _announce(
+    actor: Principal | None,
+    action: str,
+    merge: PatientMerge,
+    survivor: Patient,
+    subsumed: Patient,
+    **extra: Any,
+) -> None:
+    """Audit a merge step on both patients and emit its event (`action` is both the audit
+    action and the event type), in the caller's transaction."""
+    details = {
+        "merge_id": str(merge.id),
+        "survivor_id": str(survivor.id),
+        "subsumed_id": str(subsumed.id),
+        "survivor_version": survivor.version,
+        "subsumed_version": subsumed.version,
+        **extra,
+    }
+    for patient in (survivor, subsumed):
+        audit_record(
+            actor=actor,
+            action=action,
+            object_type="patient",
+            object_id=str(patient.id),
+            details=details,
+        )
+    outbox_enqueue(
+        event_type=action,
+        aggregate_type="patient",
+        aggregate_id=survivor.id,
+        payload=_event_payload(merge, survivor, subsumed),
+        actor=actor,
+    )
+
+
 def _event_payload(merge: PatientMerge, survivor: Patient, subsumed: Patient) -> dict[str, Any]:
     return {
         "merge_id": str(merge.id),
@@ -298,29 +333,7 @@ def patients_merge(
             merged_by=_label(actor),
             merged_at=now,
         )
-        details = {
-            "merge_id": str(merge.id),
-            "survivor_id": str(survivor.id),
-            "subsumed_id": str(subsumed.id),
-            "survivor_version": survivor.version,
-            "subsumed_version": subsumed.version,
-            "field_choices": choices,
-        }
-        for patient in (survivor, subsumed):
-            audit_record(
-                actor=actor,
-                action="patient.merged",
-                object_type="patient",
-                object_id=str(patient.id),
-                details=details,
-            )
-        outbox_enqueue(
-            event_type="patient.merged",
-            aggregate_type="patient",
-            aggregate_id=survivor.id,
-            payload=_event_payload(merge, survivor, subsumed),
-            actor=actor,
-        )
+        _announce(actor, "patient.merged", merge, survivor, subsumed, field_choices=choices)
     return merge
 
 
@@ -390,27 +403,5 @@ def patients_unmerge(*, actor: Principal | None, merge_id: UUID, reason: str) ->
         )
         survivor = Patient.objects.get(id=merge.survivor_id)
         subsumed = Patient.objects.get(id=merge.subsumed_id)
-        details = {
-            "merge_id": str(merge.id),
-            "survivor_id": str(survivor.id),
-            "subsumed_id": str(subsumed.id),
-            "survivor_version": survivor.version,
-            "subsumed_version": subsumed.version,
-            "kept_fields": kept,
-        }
-        for patient in (survivor, subsumed):
-            audit_record(
-                actor=actor,
-                action="patient.unmerged",
-                object_type="patient",
-                object_id=str(patient.id),
-                details=details,
-            )
-        outbox_enqueue(
-            event_type="patient.unmerged",
-            aggregate_type="patient",
-            aggregate_id=survivor.id,
-            payload=_event_payload(merge, survivor, subsumed),
-            actor=actor,
-        )
+        _announce(actor, "patient.unmerged", merge, survivor, subsumed, kept_fields=kept)
     return merge
