@@ -31,6 +31,7 @@ from tenancy.api.fields import StrictCharField, StrictIntegerField
 from tenancy.api.permissions import HasTenantRole, request_principal
 from tenancy.api.problems import problem_responses
 from tenancy.models import Role
+from tenancy.principal import Principal
 
 Serializer = serializers.Serializer[Any]
 
@@ -155,6 +156,19 @@ def vital_status_response(patient_id: UUID, status_code: int = 200) -> Response:
     return response
 
 
+def _change_request(
+    request: Request, patient_id: UUID, serializer_class: type[Serializer]
+) -> tuple[Principal | None, int, dict[str, Any]]:
+    """What every vital-status change starts with: the caller may open the patient, the
+    If-Match version, and the validated body (problem+json on each failure)."""
+    principal = request_principal(request)
+    require_patient_access_by_id(principal, patient_id)
+    version = expected_version(request)
+    body = serializer_class(data=request.data)
+    body.is_valid(raise_exception=True)
+    return principal, version, body.validated_data
+
+
 class VitalStatusApi(APIView):
     """Read a patient's vital status and history; record a reported death."""
 
@@ -186,18 +200,15 @@ class VitalStatusApi(APIView):
         responses={201: VitalStatusOutputSerializer, **VERSIONED_WRITE_ERRORS},
     )
     def post(self, request: Request, patient_id: UUID) -> Response:
-        require_patient_access_by_id(request_principal(request), patient_id)
-        version = expected_version(request)
-        body = DeathInputSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        actor, version, data = _change_request(request, patient_id, DeathInputSerializer)
         vital_status_record_death(
-            actor=request_principal(request),
+            actor=actor,
             patient_id=patient_id,
             expected_version=version,
-            death=_death(body.validated_data),
-            source=body.validated_data["source"],
+            death=_death(data),
+            source=data["source"],
             channel="rest",
-            note=body.validated_data["note"],
+            note=data["note"],
         )
         return vital_status_response(patient_id, 201)
 
@@ -216,16 +227,13 @@ class VitalStatusVerifyApi(APIView):
         responses={200: VitalStatusOutputSerializer, **VERSIONED_WRITE_ERRORS},
     )
     def post(self, request: Request, patient_id: UUID) -> Response:
-        require_patient_access_by_id(request_principal(request), patient_id)
-        version = expected_version(request)
-        body = VerifyInputSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        actor, version, data = _change_request(request, patient_id, VerifyInputSerializer)
         vital_status_verify(
-            actor=request_principal(request),
+            actor=actor,
             patient_id=patient_id,
             expected_version=version,
             channel="rest",
-            note=body.validated_data["note"],
+            note=data["note"],
         )
         return vital_status_response(patient_id)
 
@@ -244,16 +252,13 @@ class VitalStatusRefuteApi(APIView):
         responses={200: VitalStatusOutputSerializer, **VERSIONED_WRITE_ERRORS},
     )
     def post(self, request: Request, patient_id: UUID) -> Response:
-        require_patient_access_by_id(request_principal(request), patient_id)
-        version = expected_version(request)
-        body = RefuteInputSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        actor, version, data = _change_request(request, patient_id, RefuteInputSerializer)
         vital_status_refute(
-            actor=request_principal(request),
+            actor=actor,
             patient_id=patient_id,
             expected_version=version,
-            reason=body.validated_data["reason"],
-            status=body.validated_data["status"],
+            reason=data["reason"],
+            status=data["status"],
             channel="rest",
         )
         return vital_status_response(patient_id)
@@ -273,16 +278,13 @@ class VitalStatusCorrectApi(APIView):
         responses={200: VitalStatusOutputSerializer, **VERSIONED_WRITE_ERRORS},
     )
     def post(self, request: Request, patient_id: UUID) -> Response:
-        require_patient_access_by_id(request_principal(request), patient_id)
-        version = expected_version(request)
-        body = CorrectInputSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        actor, version, data = _change_request(request, patient_id, CorrectInputSerializer)
         vital_status_correct(
-            actor=request_principal(request),
+            actor=actor,
             patient_id=patient_id,
             expected_version=version,
-            death=_death(body.validated_data),
-            reason=body.validated_data["reason"],
+            death=_death(data),
+            reason=data["reason"],
             channel="rest",
         )
         return vital_status_response(patient_id)
