@@ -44,7 +44,12 @@ static_pid=$!
 step "pytest (coverage, branch)"
 $PY manage.py collectstatic --no-input -v0  # whitenoise serves the console's assets from here
 pytest_status=0
-$PY -m pytest --cov --cov-report=term --cov-fail-under=80 "$@" || pytest_status=$?
+# Parallel workers (pytest-xdist), one per core up to 4, each with its own test database and
+# Redis database (tests/conftest.py); a module's tests stay together on one worker.
+workers=${TEST_WORKERS:-$(nproc)}
+[ "$workers" -gt 4 ] && workers=4
+$PY -m pytest -n "$workers" --dist loadfile --cov --cov-report=term --cov-fail-under=80 "$@" ||
+  pytest_status=$?
 
 static_status=0
 wait "$static_pid" || static_status=$?

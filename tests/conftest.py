@@ -35,7 +35,41 @@ def _conninfo(parsed: Any, dbname: str) -> str:
 
 OWNER = dj_database_url.parse(settings.DATABASE_OWNER_URL)
 RELAY = dj_database_url.parse(settings.OUTBOX_RELAY_DATABASE_URL)
-TEST_DB_NAME = f"{settings.DATABASES['default']['NAME']}_test"
+# Under pytest-xdist (`make test` runs the suite on parallel workers) each worker has its own
+# test database and its own Redis database, so workers never see each other's rows, streams,
+# Celery messages or flushes. Run alone, the suite uses `<db>_test` and the Redis db as given.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+TEST_DB_NAME = "_".join(
+    part for part in (settings.DATABASES["default"]["NAME"], "test", XDIST_WORKER) if part
+)
+
+
+def worker_redis_url(url: str, worker: str) -> str:
+    """The Redis URL of an xdist worker: worker gwN counts down N databases from the given one
+    (so `…/15` gives gw0 15, gw1 14, …); unchanged outside xdist."""
+    if not worker:
+        return url
+    prefix, _, database = url.rpartition("/")
+    number = int(database or 0) - int(worker.removeprefix("gw"))
+    if number < 0:
+        raise pytest.UsageError(f"too many xdist workers for the Redis database of {prefix}/")
+    return f"{prefix}/{number}"
+
+
+def _isolate_worker_redis() -> None:
+    given = settings.REDIS_URL
+    mine = worker_redis_url(given, XDIST_WORKER)
+    if mine == given:
+        return
+    from config.celery import app
+
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = settings.CELERY_RESULT_BACKEND = mine
+    if given == settings.OUTBOX_BUS_URL:
+        settings.OUTBOX_BUS_URL = mine
+    app.conf.broker_url = app.conf.result_backend = mine
+
+
+_isolate_worker_redis()
 
 
 def owner_conninfo(dbname: str = TEST_DB_NAME) -> str:

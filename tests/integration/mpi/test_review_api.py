@@ -82,7 +82,7 @@ class TestChecklist:
             ("get", "/api/v1/match-candidates"),
             ("post", "/api/v1/merges"),
             ("post", "/api/v1/merges/preview"),
-            ("get", f"/api/v1/enterprise-persons/{uuid.uuid4()}"),
+            ("get", "/api/v1/enterprise-persons/00000000-0000-4000-8000-0000000000e1"),
         ],
     )
     def test_anonymous_is_401_problem(self, client, world, method, url):
