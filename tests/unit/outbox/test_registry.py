@@ -23,6 +23,8 @@ PRODUCED = {
     "patient.vital-status-changed",
     "mpi.match-candidate-created",
     "security.break-glass-used",
+    "security.access-granted",
+    "security.access-revoked",
 }
 CONSUMED = {"civil-registry.death-notified", "licensing.entitlement-changed"}
 
