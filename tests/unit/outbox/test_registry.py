@@ -25,6 +25,7 @@ PRODUCED = {
     "security.break-glass-used",
     "security.access-granted",
     "security.access-revoked",
+    "audit.chain-sealed",
 }
 CONSUMED = {"civil-registry.death-notified", "licensing.entitlement-changed"}
 
