@@ -16,7 +16,7 @@ def _head(text: str) -> tuple[int, str]:
     """SEQ:HASH as published in `audit.chain-sealed` (`seq`, `row_hash`)."""
     seq, _, row_hash = text.partition(":")
     if not (seq.isdigit() and int(seq) > 0 and re.fullmatch(r"[0-9a-fA-F]{64}", row_hash)):
-        raise ArgumentTypeError("give SEQ:HASH, e.g. 1842:9f2c… (64 hex digits)")
+        raise ArgumentTypeError("give SEQ:HASH, e.g. 1842:a1b2… (64 hex digits)")
     return int(seq), row_hash.lower()
 
 
