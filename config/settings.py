@@ -318,6 +318,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     "inbox-prune": {"task": "outbox.inbox_prune", "schedule": 3600.0},
     "audit-seal": {"task": "tenancy.audit_seal", "schedule": 60.0, "options": {"expires": 60.0}},
+    # The chain heads leave the database as `audit.chain-sealed` events (docs/SECURITY.md).
+    "audit-chain-publish": {
+        "task": "outbox.audit_chain_publish",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
+    },
     # MPI upkeep, fanned out to one task per active tenant (mpi.tasks.fan_out_task).
     "mpi-name-frequencies-nightly": {
         "task": "mpi.fan_out",

@@ -1,7 +1,8 @@
 """Celery tasks of the outbox and inbox: thin wrappers that call the services.
 
 None of them is a TenantTask: the relay works across tenants through its own database role,
-and the inbox takes each message's tenant from the message itself.
+the inbox takes each message's tenant from the message itself, and the audit-chain anchor
+opens one tenant scope per active tenant.
 """
 
 import logging
@@ -12,9 +13,12 @@ from django.conf import settings
 
 from outbox.consumer import InboxStreamConsumer
 from outbox.metrics import metrics_client
+from outbox.services.audit_anchor import audit_chain_head_publish
 from outbox.services.inbox import inbox_prune_all_tenants
 from outbox.services.outbox import outbox_wake_relay, wake_key
 from outbox.services.relay import outbox_metrics_refresh, outbox_prune, relay_drain, relay_linger
+from tenancy.db import tenant_scope
+from tenancy.models import Tenant
 from tenancy.modules import CORE
 from tenancy.tasks import PlatformTask
 
@@ -79,3 +83,15 @@ def inbox_consume_task() -> int:
 def inbox_prune_task() -> int:
     """Delete processed inbox rows past retention, tenant by tenant."""
     return inbox_prune_all_tenants()
+
+
+@shared_task(
+    base=PlatformTask, name="outbox.audit_chain_publish", ignore_result=True, required_module=CORE
+)
+def audit_chain_publish_task() -> int:
+    """Announce every active tenant's moved audit chain head (`audit.chain-sealed`; beat)."""
+    published = 0
+    for tenant_id in Tenant.objects.filter(is_active=True).values_list("id", flat=True):
+        with tenant_scope(tenant_id):
+            published += audit_chain_head_publish() is not None
+    return published

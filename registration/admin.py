@@ -25,7 +25,7 @@ from registration.models import (
     Patient,
     PatientAccessGrant,
 )
-from registration.services.access import break_glass_review
+from registration.services.access import GRANT_MANAGER_ROLES, break_glass_review
 from registration.services.domains import identifier_domain_save, validate_identifier_domain
 from tenancy.admin_base import TenantScopedAdmin, request_principal
 from tenancy.errors import DomainError, ValidationFailedError
@@ -83,6 +83,16 @@ class PatientAdmin(TenantScopedAdmin):
                 view(self.break_glass_view),
                 name=f"{prefix}_break_glass",
             ),
+            path(
+                "<uuid:patient_id>/care-team/",
+                view(self.care_team_view),
+                name=f"{prefix}_care_team",
+            ),
+            path(
+                "<uuid:patient_id>/care-team/<uuid:grant_id>/revoke/",
+                view(self.care_team_revoke_view),
+                name=f"{prefix}_care_team_revoke",
+            ),
             *super().get_urls(),
         ]
 
@@ -114,7 +124,10 @@ class PatientAdmin(TenantScopedAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        """The patient page (read-only; editing has its own page)."""
+        """The patient page (read-only; editing has its own page). A grant manager who may not
+        view patients is sent to the patient's care-team page instead."""
+        if not self.has_view_permission(request) and self._manages_grants(request):
+            return HttpResponseRedirect(self.console.url("care_team", _patient_id(object_id)))
         self._require(request, change=False)
         return self.console.detail(
             request, _patient_id(object_id), can_change=self.has_change_permission(request)
@@ -152,6 +165,25 @@ class PatientAdmin(TenantScopedAdmin):
         """Open a restricted record with a reason (anyone who may view patients; POST only)."""
         self._require(request, change=False)
         return require_POST(self.console.break_glass)(request, patient_id)
+
+    def _manages_grants(self, request: HttpRequest) -> bool:
+        return self._has_role(request, GRANT_MANAGER_ROLES)
+
+    def care_team_view(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
+        """A patient's care team: tenant administrators and privacy officers add members."""
+        if not self._manages_grants(request):
+            raise PermissionDenied
+        return self.console.care_team(request, patient_id)
+
+    def care_team_revoke_view(
+        self, request: HttpRequest, patient_id: UUID, grant_id: UUID
+    ) -> HttpResponse:
+        """Revoke one of the patient's grants now (POST only; the same roles)."""
+        if not self._manages_grants(request):
+            raise PermissionDenied
+        return require_POST(lambda req: self.console.care_team_revoke(req, patient_id, grant_id))(
+            request
+        )
 
     def portrait_view(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
         """The decrypted portrait as image/jpeg (every read is audited)."""

@@ -20,6 +20,7 @@ from mpi.selectors.cross_reference import (
 )
 from mpi.services.matching import MAX_COUNT, ScoredCandidate, match_patient
 from registration.fhir.mapping import (
+    MASKED_LABEL,
     FhirStructureError,
     extension_url,
     masked_patient_json,
@@ -34,7 +35,7 @@ from registration.fhir.operations import (
     register_operation,
 )
 from registration.fhir.search import SearchParameterError
-from registration.selectors.access import patients_access
+from registration.selectors.access import patients_access, patients_access_by_ids
 from registration.selectors.patient_filters import id_condition, patients_where
 from registration.selectors.portraits import with_portrait_rows
 from registration.services.patients import patient_access_log
@@ -226,22 +227,33 @@ def ihe_pix(call: OperationCall) -> OperationResult:
     patient_ids = {holder}
     for linker in _LINKERS:
         patient_ids |= linker(holder)
+    ordered = sorted(patient_ids, key=str)
+    # A restricted record the caller may not open keeps its targetId (as search lists it
+    # masked) but none of its identifiers; the answer then carries the MASKED label.
+    access = patients_access_by_ids(call.principal, ordered)
+    closed = {pid for pid in ordered if not access[pid].allowed}
     parameters = [
         {
             "name": "targetIdentifier",
             "valueIdentifier": {"use": i.use, "system": i.system, "value": i.value},
         }
-        for i in active_identifiers(patient_ids)
+        for i in active_identifiers(patient_ids - closed)
         if (i.system, i.value) != (system, value) and (not targets or i.system in targets)
     ]
     parameters.extend(
         {"name": "targetId", "valueReference": {"reference": f"Patient/{patient_id}"}}
-        for patient_id in sorted(patient_ids, key=str)
+        for patient_id in ordered
     )
     patient_access_log(
-        actor=call.principal, patient_ids=sorted(patient_ids, key=str), action="patient.pix"
+        actor=call.principal,
+        patient_ids=ordered,
+        action="patient.pix",
+        details={pid: access[pid].audit_details() for pid in ordered},
     )
-    return OperationResult({"resourceType": "Parameters", "parameter": parameters})
+    result: dict[str, Any] = {"resourceType": "Parameters", "parameter": parameters}
+    if closed:
+        result["meta"] = {"security": [MASKED_LABEL]}
+    return OperationResult(result)
 
 
 def register_fhir_operations() -> None:

@@ -2,7 +2,13 @@
 
 from django.urls import URLPattern, path
 
-from registration.api.access import BreakGlassApi, BreakGlassGrantListApi, BreakGlassReviewApi
+from registration.api.access import (
+    BreakGlassApi,
+    BreakGlassGrantListApi,
+    BreakGlassReviewApi,
+    PatientAccessGrantDetailApi,
+    PatientAccessGrantListApi,
+)
 from registration.api.portraits import PortraitApi
 from registration.api.views import (
     PatientDeactivateApi,
@@ -60,6 +66,16 @@ urlpatterns: list[URLPattern] = [
         "patients/<uuid:patient_id>/break-glass",
         BreakGlassApi.as_view(),
         name="patient-break-glass",
+    ),
+    path(
+        "patients/<uuid:patient_id>/access-grants",
+        PatientAccessGrantListApi.as_view(),
+        name="patient-access-grants",
+    ),
+    path(
+        "patients/<uuid:patient_id>/access-grants/<uuid:grant_id>",
+        PatientAccessGrantDetailApi.as_view(),
+        name="patient-access-grant",
     ),
     path("break-glass-grants", BreakGlassGrantListApi.as_view(), name="break-glass-grant-list"),
     path(

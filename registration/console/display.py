@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from registration.models import Gender, Patient, PatientName, TelecomSystem
+from registration.models import (
+    Gender,
+    GrantKind,
+    Patient,
+    PatientAccessGrant,
+    PatientName,
+    TelecomSystem,
+)
 from tenancy.models import AuditEvent
 
 MATCH_REASONS = {
@@ -28,6 +35,8 @@ ACTIONS = {
     "patient.vital_status_corrected": "Date of death corrected",
     "patient.vital_status_read": "Vital status opened",
     "patient.worklist_shown": "Listed on the death worklist",
+    "access_grant.created": "Care-team access granted",
+    "access_grant.revoked": "Access revoked",
 }
 _GENDERS = dict(Gender.choices)
 _PHONE_SYSTEMS = {TelecomSystem.PHONE, TelecomSystem.SMS}
@@ -162,3 +171,43 @@ def _actor(event: AuditEvent) -> str:
     if event.actor_api_key is not None:
         return f"API key {event.actor_api_key.name}"
     return "system"
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRow:
+    """One line of a patient's care-team panel."""
+
+    id: str
+    kind: str
+    break_glass: bool
+    grantee: str
+    reason: str
+    granted_at: datetime
+    granted_by: str
+    expires_at: datetime | None
+
+
+def actor_name(label: str, members: Mapping[int, str]) -> str:
+    """A PHI-free actor label (`user:42`, `api-key:…`, '') as a person reads it."""
+    kind, _, ident = label.partition(":")
+    if kind == "user" and ident.isdigit() and int(ident) in members:
+        return members[int(ident)]
+    return label or "system"
+
+
+def grant_row(grant: PatientAccessGrant, members: Mapping[int, str]) -> GrantRow:
+    """A grant as the care-team panel shows it (usernames of the tenant's members)."""
+    if grant.grantee_user_id is not None:
+        grantee = members.get(grant.grantee_user_id, f"user {grant.grantee_user_id}")
+    else:
+        grantee = f"API key {grant.grantee_api_key_id}"
+    return GrantRow(
+        id=str(grant.id),
+        kind=grant.get_kind_display(),
+        break_glass=grant.kind == GrantKind.BREAK_GLASS,
+        grantee=grantee,
+        reason=grant.reason_text,
+        granted_at=grant.granted_at,
+        granted_by=actor_name(grant.granted_by, members),
+        expires_at=grant.expires_at,
+    )

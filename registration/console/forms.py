@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django import forms
 from django.db.models import TextChoices
@@ -511,6 +511,27 @@ class BreakGlassForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), label="Explain", max_length=1000
     )
+
+
+class CareTeamGrantForm(forms.Form):
+    """Put a member of the tenant on a restricted patient's care team (the service checks)."""
+
+    user = forms.TypedChoiceField(coerce=int, label="Member", empty_value=None)
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Until",
+        help_text="Optional (UTC); empty: until revoked.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), label="Reason", max_length=1000
+    )
+    next = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args: Any, members: dict[int, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = cast("forms.TypedChoiceField", self.fields["user"])
+        field.choices = [("", "— choose —"), *((str(pk), name) for pk, name in members.items())]
 
 
 class SearchForm(forms.Form):

@@ -1,5 +1,5 @@
 """The console pages of patients: search, register (with a live duplicate check), the patient
-page with its history, edit and deactivate.
+page with its history, edit and deactivate, and a restricted patient's care team.
 
 PatientAdmin authorizes and routes here. These pages parse, call a selector or a service, log
 every patient shown (HIPAA-style access log) and render; every write is a service call, and a
@@ -27,6 +27,7 @@ from django.urls import reverse
 
 from registration.console.display import (
     candidate_view,
+    grant_row,
     history_rows,
     masked_row,
     patient_row,
@@ -34,6 +35,7 @@ from registration.console.display import (
 )
 from registration.console.forms import (
     BreakGlassForm,
+    CareTeamGrantForm,
     DeactivateForm,
     OverrideForm,
     PatientFormGroup,
@@ -42,15 +44,24 @@ from registration.console.forms import (
     VersionForm,
 )
 from registration.console.vital_status import vital_status_page
-from registration.models import IdentifierDomain, Patient
-from registration.selectors.access import patient_access, patients_access
+from registration.models import Confidentiality, IdentifierDomain, Patient
+from registration.selectors.access import (
+    patient_access,
+    patient_access_grants,
+    patients_access,
+)
 from registration.selectors.domains import identifier_domains
 from registration.selectors.history import patient_history
 from registration.selectors.lookups import duplicate_candidate_summaries
 from registration.selectors.patients import patient_get, patient_search
 from registration.selectors.portraits import portrait_exists, portrait_get
 from registration.selectors.vital_status import vital_status_history
-from registration.services.access import break_glass_open
+from registration.services.access import (
+    GRANT_MANAGER_ROLES,
+    access_grant_revoke,
+    break_glass_open,
+    care_team_grant,
+)
 from registration.services.patients import (
     DuplicateSuspectedError,
     PatientInactiveError,
@@ -65,6 +76,7 @@ from tenancy.admin_base import request_principal
 from tenancy.errors import DomainError, NotFoundError, PreconditionFailedError
 from tenancy.modules import BREAK_GLASS
 from tenancy.selectors.entitlements import module_entitled
+from tenancy.selectors.members import tenant_member_names
 
 PAGE_SIZE = 25
 STALE_MESSAGE = (
@@ -253,6 +265,11 @@ class PatientConsole:
                 "portrait_url": self.url("portrait", patient.id),
                 "portrait_change_url": self.url("portrait_change", patient.id),
                 "vital_status_history": vital_status_history(patient_id=patient.id),
+                **(
+                    self.care_team_context(request, patient.id)
+                    if patient.confidentiality == Confidentiality.RESTRICTED
+                    else {}
+                ),
             },
         )
 
@@ -424,6 +441,7 @@ class PatientConsole:
                 "break_glass_available": module_entitled(BREAK_GLASS),
                 "form": form or BreakGlassForm(),
                 "break_glass_url": self.url("break_glass", patient.id),
+                **self.care_team_context(request, patient.id),
             },
         )
         response.status_code = 403
@@ -459,6 +477,80 @@ class PatientConsole:
                 )
                 return HttpResponseRedirect(detail_url)
         return self.restricted(request, patient, form)
+
+    def care_team_context(
+        self, request: HttpRequest, patient_id: UUID, form: CareTeamGrantForm | None = None
+    ) -> dict[str, Any]:
+        """The care-team panel (grants working now, add, revoke), for the roles that manage
+        grants only; it shows no demographics, so a manager need not open the record."""
+        principal = request_principal(request)
+        if principal is None or not principal.has_any_role(*GRANT_MANAGER_ROLES):
+            return {"can_manage_grants": False}
+        members = tenant_member_names()
+        return {
+            "can_manage_grants": True,
+            "grants": [
+                grant_row(grant, members) for grant in patient_access_grants(patient_id=patient_id)
+            ],
+            "grant_form": form
+            or CareTeamGrantForm(members=members, initial={"next": request.get_full_path()}),
+            "grant_add_url": self.url("care_team", patient_id),
+        }
+
+    def _care_team_next(self, patient_id: UUID, requested: str) -> str:
+        """Back to the page the panel was on (the patient page or the care-team page)."""
+        pages = (self.url("change", patient_id), self.url("care_team", patient_id))
+        return requested if requested in pages else pages[1]
+
+    def care_team(self, request: HttpRequest, patient_id: UUID) -> HttpResponse:
+        """A patient's care team: list the working grants, add a member (POST)."""
+        patient = self._patient_or_404(patient_id)
+        form: CareTeamGrantForm | None = None
+        if request.method == "POST":
+            form = CareTeamGrantForm(request.POST, members=tenant_member_names())
+            if form.is_valid():
+                try:
+                    care_team_grant(
+                        actor=request_principal(request),
+                        patient_id=patient.id,
+                        user_id=form.cleaned_data["user"],
+                        reason=form.cleaned_data["reason"],
+                        expires_at=form.cleaned_data["expires_at"],
+                    )
+                except DomainError as exc:
+                    form.add_error(None, self._refusal_message(exc))
+                    for error in exc.errors:
+                        field = "user" if error.field == "user_id" else error.field
+                        form.add_error(field if field in form.fields else None, error.message)
+                else:
+                    messages.success(request, "Added to the care team.")
+                    next_url = self._care_team_next(patient.id, form.cleaned_data["next"])
+                    return HttpResponseRedirect(next_url + "#care-team")
+        return self._render(
+            request,
+            "care_team.html",
+            "Care team",
+            {
+                "patient_id": patient.id,
+                "confidentiality": patient.get_confidentiality_display(),
+                "restricted": patient.confidentiality == Confidentiality.RESTRICTED,
+                **self.care_team_context(request, patient.id, form),
+            },
+        )
+
+    def care_team_revoke(
+        self, request: HttpRequest, patient_id: UUID, grant_id: UUID
+    ) -> HttpResponse:
+        """Revoke one grant of the patient now (POST); it stops working at the next access."""
+        try:
+            access_grant_revoke(
+                actor=request_principal(request), patient_id=patient_id, grant_id=grant_id
+            )
+        except NotFoundError as exc:
+            raise Http404 from exc
+        messages.success(request, "Access revoked.")
+        next_url = self._care_team_next(patient_id, request.POST.get("next", ""))
+        return HttpResponseRedirect(next_url + "#care-team")
 
     @staticmethod
     def _refusal_message(exc: DomainError) -> str:

@@ -43,6 +43,7 @@ class ReviewDecision(models.TextChoices):
 class PatientAccessGrant(TenantOwnedModel):
     """Lets one user (or API key) open one restricted patient, until it expires or is revoked.
 
+    Care-team grants are given by a tenant administrator or privacy officer, with a reason.
     Break-glass grants are self-issued with a reason, always time-boxed, and reviewed after the
     fact by an auditor.
     """
@@ -63,8 +64,11 @@ class PatientAccessGrant(TenantOwnedModel):
     reason_category = models.CharField(max_length=32, choices=BreakGlassReason.choices, blank=True)
     reason_text = models.CharField(max_length=1000, blank=True)
     granted_at = models.DateTimeField(auto_now_add=True)
+    # PHI-free labels of who granted and who revoked (`user:42`, `api-key:<uuid>`; '' = system).
+    granted_by = models.CharField(max_length=64, blank=True, default="", db_default="")
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.CharField(max_length=64, blank=True, default="", db_default="")
     review_decision = models.CharField(max_length=16, choices=ReviewDecision.choices, blank=True)
     review_note = models.CharField(max_length=2000, blank=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)

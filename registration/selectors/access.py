@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.db.models.functions import Now
 
 from registration.models import Confidentiality, GrantKind, Patient, PatientAccessGrant
@@ -185,4 +185,42 @@ def break_glass_grant_get(*, grant_id: UUID) -> PatientAccessGrant:
     grant = PatientAccessGrant.objects.filter(id=grant_id, kind=GrantKind.BREAK_GLASS).first()
     if grant is None:
         raise NotFoundError("No such break-glass grant.")
+    return grant
+
+
+def _active() -> Q:
+    return Q(revoked_at__isnull=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=Now()))
+
+
+def active_care_team_grant_exists(*, patient_id: UUID, user_id: int) -> bool:
+    """Whether the user already holds a working care-team grant for the patient."""
+    return PatientAccessGrant.objects.filter(
+        _active(), patient_id=patient_id, grantee_user_id=user_id, kind=GrantKind.CARE_TEAM
+    ).exists()
+
+
+def patient_access_grants(
+    *, patient_id: UUID, state: str = "active"
+) -> QuerySet[PatientAccessGrant]:
+    """A patient's grants (care team and break-glass), newest first, each annotated `active`
+    (unrevoked and unexpired by the database clock); `state` is `active` or `all`.
+    NotFoundError when the patient is not the current tenant's."""
+    if not Patient.objects.filter(id=patient_id).exists():
+        raise NotFoundError("No such patient.")
+    grants = (
+        PatientAccessGrant.objects.filter(patient_id=patient_id)
+        .select_related("grantee_user")
+        .annotate(active=ExpressionWrapper(_active(), output_field=BooleanField()))
+        .order_by("-granted_at", "id")
+    )
+    if state == "active":
+        grants = grants.filter(active=True)
+    return grants
+
+
+def patient_access_grant_get(*, patient_id: UUID, grant_id: UUID) -> PatientAccessGrant:
+    """One grant of one patient (annotated `active`), or NotFoundError."""
+    grant = patient_access_grants(patient_id=patient_id, state="all").filter(id=grant_id).first()
+    if grant is None:
+        raise NotFoundError("No such grant.")
     return grant

@@ -1,16 +1,16 @@
 """Granting access to restricted patients: care-team grants and break-glass, and the
 after-the-fact review of every break-glass access.
 
-Each write is atomic with its audit row; break-glass also announces itself through the outbox
-(`security.break-glass-used`, ids only). The free-text reason stays in the grant row (under
-row-level security), never in audit details, events or logs.
+Each write is atomic with its audit row and announces itself through the outbox, ids only
+(`security.access-granted`, `security.access-revoked`, `security.break-glass-used`). The
+free-text reasons stay in the grant row (under row-level security), never in audit details,
+events or logs.
 """
 
 from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
-from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,6 +23,7 @@ from registration.models import (
     PatientAccessGrant,
     ReviewDecision,
 )
+from registration.selectors.access import active_care_team_grant_exists
 from tenancy.db import current_tenant_id
 from tenancy.errors import (
     ConflictError,
@@ -32,11 +33,16 @@ from tenancy.errors import (
     ValidationFailedError,
 )
 from tenancy.metrics import breakglass_grant_counted
+from tenancy.models import Role
 from tenancy.modules import BREAK_GLASS
 from tenancy.principal import Principal
 from tenancy.selectors.entitlements import require_module
+from tenancy.selectors.members import tenant_member_exists
 from tenancy.services.audit import audit_record
 
+# Who may give and revoke care-team grants (docs/SECURITY.md): the tenant's administrators and
+# privacy officers (auditors), not the clinical roles that would use them.
+GRANT_MANAGER_ROLES = (Role.TENANT_ADMIN, Role.AUDITOR)
 REASON_MIN = 10
 REASON_MAX = 1000
 NOTE_MAX = 2000
@@ -49,21 +55,62 @@ def _patient_for_grant(patient_id: UUID) -> Patient:
     return patient
 
 
+def _actor_label(actor: Principal | None) -> str:
+    return actor.label if actor is not None else "system"
+
+
+def _validate_care_team_grant(
+    actor: Principal | None, user_id: int, reason: str, expires_at: datetime | None
+) -> None:
+    errors = []
+    if not tenant_member_exists(user_id=user_id):
+        errors.append(FieldError("user_id", "not_a_member", "Choose a member of this tenant."))
+    text = reason.strip()
+    if len(text) < REASON_MIN:
+        errors.append(
+            FieldError("reason", "too_short", f"Say why, in at least {REASON_MIN} characters.")
+        )
+    if len(text) > REASON_MAX:
+        errors.append(FieldError("reason", "too_long", f"At most {REASON_MAX} characters."))
+    if expires_at is not None and expires_at <= timezone.now():
+        errors.append(FieldError("expires_at", "in_the_past", "Choose a time in the future."))
+    if errors:
+        raise ValidationFailedError("The care-team grant is incomplete.", errors=errors)
+    if actor is not None and actor.user_id == user_id:
+        raise PermissionDeniedError(
+            "You cannot grant yourself access to a patient; ask another administrator or "
+            "use break-glass."
+        )
+
+
 def care_team_grant(
     *,
     actor: Principal | None,
     patient_id: UUID,
-    user: User,
+    user_id: int,
+    reason: str,
     expires_at: datetime | None = None,
 ) -> PatientAccessGrant:
-    """Put `user` on the care team of a patient: they may open it while it is restricted."""
+    """Put a member of the tenant on the care team of a patient: they may open it while it is
+    restricted, until `expires_at` (if given) or revocation.
+
+    The grantee must be a member of the current tenant (another tenant's user is refused like an
+    unknown one), never the actor themself, and not already on the care team. Audited
+    (`access_grant.created`) and announced (`security.access-granted`, ids only) in the same
+    transaction; the reason stays in the grant row.
+    """
     with transaction.atomic():
-        patient = _patient_for_grant(patient_id)
+        patient = _patient_for_grant(patient_id)  # another tenant's patient: 404 first
+        _validate_care_team_grant(actor, user_id, reason, expires_at)
+        if active_care_team_grant_exists(patient_id=patient.id, user_id=user_id):
+            raise ConflictError("This user is already on the patient's care team.")
         grant = PatientAccessGrant.objects.create(
             tenant_id=current_tenant_id(),
             patient=patient,
             kind=GrantKind.CARE_TEAM,
-            grantee_user=user,
+            grantee_user_id=user_id,
+            reason_text=reason.strip(),
+            granted_by=actor.label if actor is not None else "",
             expires_at=expires_at,
         )
         audit_record(
@@ -71,26 +118,66 @@ def care_team_grant(
             action="access_grant.created",
             object_type="patient",
             object_id=str(patient.id),
-            details={"grant_id": str(grant.id), "kind": GrantKind.CARE_TEAM, "user_id": user.pk},
+            details={
+                "grant_id": str(grant.id),
+                "kind": GrantKind.CARE_TEAM,
+                "user_id": user_id,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            },
+        )
+        outbox_enqueue(
+            event_type="security.access-granted",
+            aggregate_type="patient",
+            aggregate_id=patient.id,
+            payload={
+                "grant_id": str(grant.id),
+                "patient_id": str(patient.id),
+                "kind": GrantKind.CARE_TEAM.value,
+                "grantee": f"user:{user_id}",
+                "actor": _actor_label(actor),
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            },
+            actor=actor,
         )
     return grant
 
 
-def access_grant_revoke(*, actor: Principal | None, grant_id: UUID) -> PatientAccessGrant:
-    """End a grant now (care team left, break-glass no longer needed)."""
+def access_grant_revoke(
+    *, actor: Principal | None, grant_id: UUID, patient_id: UUID | None = None
+) -> PatientAccessGrant:
+    """End a grant now (care team left, break-glass no longer needed); it stops working at the
+    next access. Revoking a revoked grant changes nothing. With `patient_id`, a grant of another
+    patient is NotFoundError. Audited (`access_grant.revoked`) and announced
+    (`security.access-revoked`) in the same transaction."""
     with transaction.atomic():
-        grant = PatientAccessGrant.objects.select_for_update().filter(id=grant_id).first()
+        grants = PatientAccessGrant.objects.select_for_update().filter(id=grant_id)
+        if patient_id is not None:
+            grants = grants.filter(patient_id=patient_id)
+        grant = grants.first()
         if grant is None:
             raise NotFoundError("No such grant.")
         if grant.revoked_at is None:
             grant.revoked_at = timezone.now()
-            grant.save(update_fields=["revoked_at"])
+            grant.revoked_by = actor.label if actor is not None else ""
+            grant.save(update_fields=["revoked_at", "revoked_by"])
             audit_record(
                 actor=actor,
                 action="access_grant.revoked",
                 object_type="patient",
                 object_id=str(grant.patient_id),
                 details={"grant_id": str(grant.id), "kind": grant.kind},
+            )
+            outbox_enqueue(
+                event_type="security.access-revoked",
+                aggregate_type="patient",
+                aggregate_id=grant.patient_id,
+                payload={
+                    "grant_id": str(grant.id),
+                    "patient_id": str(grant.patient_id),
+                    "kind": grant.kind,
+                    "actor": _actor_label(actor),
+                },
+                actor=actor,
             )
     return grant
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from tenancy.errors import NotFoundError
-from tenancy.models import AuditEvent
+from tenancy.models import AuditEvent, AuditSeal
 
 CSV_COLUMNS = (
     "id",
@@ -89,3 +89,8 @@ def audit_events_csv(events: QuerySet[AuditEvent]) -> Iterator[str]:
                 json.dumps(details, sort_keys=True),
             ]
         )
+
+
+def audit_chain_head() -> AuditSeal | None:
+    """The current tenant's latest audit seal (the head of its hash chain), if any."""
+    return AuditSeal.objects.order_by("-seq").first()

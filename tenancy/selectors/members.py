@@ -12,3 +12,8 @@ def tenant_member_names() -> dict[int, str]:
         .distinct()
     )
     return {int(user_id): str(username) for user_id, username in rows}
+
+
+def tenant_member_exists(*, user_id: int) -> bool:
+    """Whether the user holds any role in the current tenant (another tenant's user: False)."""
+    return Membership.objects.filter(user_id=user_id).exists()

@@ -8,8 +8,10 @@ chain: a row changed or deleted after sealing (by a database administrator who d
 append-only trigger), a broken or gapped chain, and a row that appeared below the sealed head
 without a seal are all reported, by id only.
 
-An administrator able to rewrite the audit table can also rewrite the seals; publish the chain
-head (`AuditSeal.row_hash` of the latest seq) outside the database to close that gap.
+An administrator able to rewrite the audit table can also rewrite the seals; the chain head
+(`AuditSeal.row_hash` of the latest seq) is therefore published outside the database
+(`audit.chain-sealed` events, `outbox.services.audit_anchor`), and `audit_verify(head=…)`
+checks the chain against a published head.
 """
 
 import hashlib
@@ -98,8 +100,14 @@ def _events_by_id(ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     }
 
 
-def audit_verify(*, chunk: int = SEAL_BATCH) -> tuple[int, list[str]]:
-    """Recompute the current tenant's chain: (rows verified, problems found by id)."""
+def audit_verify(
+    *, chunk: int = SEAL_BATCH, head: tuple[int, str] | None = None
+) -> tuple[int, list[str]]:
+    """Recompute the current tenant's chain: (rows verified, problems found by id).
+
+    `head` = (seq, row_hash) published earlier (`audit.chain-sealed`): the seal of that seq
+    must still exist with that hash, which catches a rewrite of rows and every later seal.
+    """
     tenant_id = current_tenant_id()
     problems: list[str] = []
     expected_seq, prev, verified, head_event = 1, GENESIS, 0, 0
@@ -137,7 +145,18 @@ def audit_verify(*, chunk: int = SEAL_BATCH) -> tuple[int, list[str]]:
         .order_by("id")
     )
     problems.extend(f"audit event {event_id} is not sealed" for event_id in unsealed)
+    if head is not None:
+        problems.extend(_head_problems(*head))
     return verified, problems
+
+
+def _head_problems(seq: int, row_hash: str) -> list[str]:
+    found = AuditSeal.objects.filter(seq=seq).values_list("row_hash", flat=True).first()
+    if found is None:
+        return [f"seal {seq} of the published head is missing"]
+    if found != row_hash.lower():
+        return [f"seal {seq} differs from the published head (chain rewritten)"]
+    return []
 
 
 def _verify_batch(

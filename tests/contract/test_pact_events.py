@@ -39,6 +39,7 @@ AGGREGATE_ID = {
     "patient.merged": "survivor_id",
     "patient.unmerged": "survivor_id",
     "mpi.match-candidate-created": "candidate_id",
+    "audit.chain-sealed": "tenant_id",
 }
 
 

@@ -3,7 +3,8 @@
 A user without a grant sees a restricted patient masked in search, gets 403 on open, breaks
 the glass with a reason, sees the record (audited with the grant id, announced through the
 outbox), loses it the moment the grant expires (the expiry is moved in the database, not
-waited for), and an auditor reviews the grant.
+waited for), an auditor reviews the grant and then puts the user on the patient's care team,
+after which the user opens the record without break-glass.
 
 Playwright's sync API runs an event loop in this thread, and Django refuses database access
 while one runs: each browser session runs between database steps.
@@ -202,6 +203,21 @@ def _desk_is_refused_then_auditor_reviews(
             page.click("input[name=_save]")
             expect(page.locator("ul.messagelist")).to_be_visible()
             _screenshot(page, "5-reviewed")
+
+            # The privacy officer then puts the desk on the care team: no break-glass needed.
+            page.goto(f"{base_url}/admin/registration/patient/{patient_id}/care-team/")
+            page.select_option("#id_user", label=desk)
+            page.fill("#id_reason", "Treating nurse for this admission")
+            page.click("#care-team-submit")
+            expect(page.locator("#care-team-table")).to_contain_text(desk)
+            _screenshot(page, "6-care-team")
+            page.close()
+
+            page = _login(browser, base_url, desk)
+            response = page.goto(f"{base_url}/admin/registration/patient/{patient_id}/change/")
+            assert response is not None
+            assert response.status == 200
+            expect(page.locator("#break-glass-banner")).to_have_count(0)
         finally:
             browser.close()
 
@@ -232,3 +248,5 @@ def test_break_glass_in_the_console(committed_db, live_server):
         assert grant.review_decision == "justified"
         assert grant.reviewed_by_id == auditor.pk
         assert AuditEvent.objects.filter(action="break_glass.reviewed").count() == 1
+        assert AuditEvent.objects.filter(action="access_grant.created").count() == 1
+        assert PatientAccessGrant.objects.filter(kind="care_team", grantee_user=desk).exists()

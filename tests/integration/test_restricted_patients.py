@@ -38,6 +38,7 @@ from tests.patient_builders import patient_data
 
 pytestmark = pytest.mark.django_db
 PROBLEM = "application/problem+json"
+CARE_REASON = "Attending physician this week"
 REASON = {"reason_category": "emergency", "reason": "Unconscious in the emergency room"}
 
 
@@ -237,7 +238,9 @@ class TestSelectorsAndServices:
         nurse = make_user(tenant, Role.FRONT_DESK)
         stranger = make_user(tenant, Role.FRONT_DESK)
         with tenant_scope(tenant.id):
-            grant = care_team_grant(actor=None, patient_id=secret.id, user=nurse)
+            grant = care_team_grant(
+                actor=None, patient_id=secret.id, user_id=nurse.pk, reason=CARE_REASON
+            )
             access = require_patient_access(principal_for(nurse, tenant, Role.FRONT_DESK), secret)
             assert access.grant_id == grant.id
             assert access.break_glass is False
@@ -253,11 +256,15 @@ class TestSelectorsAndServices:
         other = make_tenant()
         nurse = make_user(world["tenant"], Role.FRONT_DESK)
         with tenant_scope(world["tenant"].id):
-            care_team_grant(actor=None, patient_id=world["secret"].id, user=nurse)
+            care_team_grant(
+                actor=None, patient_id=world["secret"].id, user_id=nurse.pk, reason=CARE_REASON
+            )
         with tenant_scope(other.id):
             assert PatientAccessGrant.objects.count() == 0
             with pytest.raises(NotFoundError):
-                care_team_grant(actor=None, patient_id=world["secret"].id, user=nurse)
+                care_team_grant(
+                    actor=None, patient_id=world["secret"].id, user_id=nurse.pk, reason=CARE_REASON
+                )
 
     def test_service_rules(self, world):
         tenant, secret = world["tenant"], world["secret"]

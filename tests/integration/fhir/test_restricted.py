@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from registration.fhir.mapping import patient_input_from_json
+from registration.models import Patient
 from registration.services.access import break_glass_open
 from registration.services.patients import patient_register
 from tenancy.db import tenant_scope
@@ -16,6 +17,7 @@ from tenancy.modules import licensable_modules
 from tenancy.principal import Principal
 from tests.factories import KeyFixture, make_api_key, make_tenant
 from tests.integration.fhir.conftest import FHIR_JSON, full_patient, strict_parse
+from tests.patient_builders import MRN_SYSTEM
 
 pytestmark = pytest.mark.django_db
 RESTRICTED = {
@@ -240,3 +242,57 @@ def test_an_unlicensed_tenant_is_403_naming_the_module_while_metadata_stays_publ
     assert metadata.status_code == 200
     assert metadata.json()["resourceType"] == "CapabilityStatement"
     assert Client().get("/fhir/metadata").status_code == 200
+
+
+def _pix(world: dict[str, Any], source: str) -> dict[str, Any]:
+    response = world["client"].get("/fhir/Patient/$ihe-pix", {"sourceIdentifier": source})
+    assert response.status_code == 200, response.content
+    body: dict[str, Any] = response.json()
+    strict_parse(body)
+    return body
+
+
+def _pix_answer(body: dict[str, Any]) -> tuple[list[str], list[str]]:
+    values = [
+        p["valueIdentifier"]["value"] for p in body["parameter"] if p["name"] == "targetIdentifier"
+    ]
+    refs = [p["valueReference"]["reference"] for p in body["parameter"] if p["name"] == "targetId"]
+    return sorted(values), sorted(refs)
+
+
+def test_pix_withholds_a_restricted_records_identifiers_until_a_grant_opens_it(world):
+    secret = world["secret"]
+    with tenant_scope(world["tenant"].id):
+        normal = patient_register(
+            actor=None,
+            data=patient_input_from_json(full_patient("MRN-N1")).data,
+            duplicate_override_reason="a different person",
+        )
+        # The same person: the normal record joins the restricted one's enterprise id.
+        Patient.objects.filter(id=normal.id).update(enterprise_id=secret.enterprise_id)
+    expected_refs = sorted(f"Patient/{pid}" for pid in (secret.id, normal.id))
+
+    # From the restricted record's own MRN: its other identifier is withheld, its id is not.
+    body = _pix(world, f"{MRN_SYSTEM}|MRN-R1")
+    values, refs = _pix_answer(body)
+    assert values == ["MRN-N1", "X-MRN-N1"]
+    assert refs == expected_refs
+    assert body["meta"]["security"] == [MASKED]
+    assert "X-MRN-R1" not in str(body)
+    # From the linked normal record: the same, the restricted record contributes its id only.
+    values, refs = _pix_answer(_pix(world, f"{MRN_SYSTEM}|MRN-N1"))
+    assert values == ["X-MRN-N1"]
+    assert refs == expected_refs
+
+    grant = _break_glass(world)
+    body = _pix(world, f"{MRN_SYSTEM}|MRN-N1")
+    values, _ = _pix_answer(body)
+    assert values == ["MRN-R1", "X-MRN-N1", "X-MRN-R1"]
+    assert "meta" not in body
+    with tenant_scope(world["tenant"].id):
+        rows = AuditEvent.objects.filter(action="patient.pix", object_id=str(secret.id))
+        assert [row.details for row in rows.order_by("id")] == [
+            {},
+            {},
+            {"grant_id": str(grant.id), "break_glass": True},
+        ]

@@ -23,6 +23,9 @@ PRODUCED = {
     "patient.vital-status-changed",
     "mpi.match-candidate-created",
     "security.break-glass-used",
+    "security.access-granted",
+    "security.access-revoked",
+    "audit.chain-sealed",
 }
 CONSUMED = {"civil-registry.death-notified", "licensing.entitlement-changed"}
 
