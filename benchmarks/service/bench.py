@@ -145,9 +145,10 @@ def prepare(size: int, fresh: int, files: Path) -> None:
     vacuum_analyze(os.environ["DATABASE_OWNER_URL"])
     with tenant_scope(tenant.id):
         name_frequencies_refresh(actor=None)
-    written = write_request_files(
-        files, size=size, seed=SEED, duplicate_rate=DUPLICATE_RATE, samples=2000, fresh=fresh
-    )
+        # The candidate query's placeholder policy is the tenant's own.
+        written = write_request_files(
+            files, size=size, seed=SEED, duplicate_rate=DUPLICATE_RATE, samples=2000, fresh=fresh
+        )
     print(f"[bench] request files: {written}", file=sys.stderr, flush=True)
 
 
