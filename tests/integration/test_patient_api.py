@@ -15,7 +15,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from registration.api.serializers import PatientOutputSerializer, patient_output
 from registration.models import Patient
+from registration.selectors.patients import patient_get
 from registration.services.inputs import IdentifierInput, NameInput, TelecomInput
 from registration.services.patients import patient_register
 from tenancy.db import tenant_scope
@@ -248,6 +250,20 @@ class TestBehaviour:
         assert [n["family"] for n in created.json()["names"]] == ["Lindqvist", "Berg"]
         assert len(created.json()["identifiers"]) == 2
         assert created["ETag"] == read["ETag"]
+
+    def test_the_shared_renderer_matches_a_fresh_serializer(self, world):
+        with tenant_scope(world.patient.tenant_id):
+            other = patient_register(
+                actor=None,
+                data=patient_data(
+                    names=(NameInput(family="Ibe", given=("Nkem",)),), birth_date=date(1970, 1, 2)
+                ),
+                duplicate_override_reason="a different person",
+            )
+            first, second = (patient_get(patient_id=p.id) for p in (world.patient, other))
+            for patient in (first, second, first):  # nothing of one rendering leaks into the next
+                assert patient_output(patient) == PatientOutputSerializer(patient).data
+            assert patient_output(second)["names"][0]["family"] == "Ibe"
 
     def test_domain_rule_is_422_with_field(self, client, world):
         body = api_body(patient_data(birth_date=None)) | {"birth_date": "2999-01-01"}
