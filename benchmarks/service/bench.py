@@ -37,7 +37,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.service import database  # noqa: E402 - after the path is set
-from benchmarks.service.figures import endpoint_of, ratios, worst_ratio  # noqa: E402
+from benchmarks.service.figures import (  # noqa: E402
+    SERVICE_ENDPOINTS,
+    endpoint_of,
+    ratios,
+    worst_ratio,
+)
 from benchmarks.service.report import write_report  # noqa: E402
 from benchmarks.service.wrk import WrkRun, ensure_wrk, wrk_run  # noqa: E402
 
@@ -331,7 +336,12 @@ def _profile(
     """pyinstrument on a one-worker gunicorn while wrk drives the worst-ratio endpoint."""
     from benchmarks.service.server import gunicorn
 
-    worst = worst_ratio(ratios({"sizes": {str(size): result}}))
+    # BENCH_PROFILE_ENDPOINT pins the endpoint (to compare runs before and after a fix).
+    pinned = os.environ.get("BENCH_PROFILE_ENDPOINT", "")
+    if pinned and pinned not in SERVICE_ENDPOINTS:
+        raise ValueError(f"BENCH_PROFILE_ENDPOINT must be one of {', '.join(SERVICE_ENDPOINTS)}")
+    rows = ratios({"sizes": {str(size): result}})
+    worst = worst_ratio([r for r in rows if not pinned or endpoint_of(r.figure) == pinned])
     if worst is None:
         return None
     endpoint = endpoint_of(worst.figure)
@@ -361,14 +371,25 @@ def _profile(
         raise RuntimeError("the profiled worker wrote no profile (no request after its warm-up)")
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     top = ", ".join(f"{t['package']} {t['share']:.0%}" for t in summary["top_own_time"][:6])
+    cost = (
+        f" Per request ({summary['requests']} profiled): {summary['wall_ms_per_request']} ms "
+        f"wall, {summary['cpu_ms_per_request']} ms CPU in the worker."
+        if summary.get("requests")
+        else ""
+    )
     return {
         "figure": worst.figure,
         "size": size,
         "ratio": worst.ratio,
         "path": str(stem.with_suffix(".html").relative_to(ROOT)),
         "summary": f"own wall time by package over {summary['seconds']} s of requests "
-        f"(psycopg includes waiting for PostgreSQL): {top}.",
+        f"(psycopg includes waiting for PostgreSQL): {top}.{cost}",
         "top_own_time": summary["top_own_time"],
+        **{
+            k: summary[k]
+            for k in ("requests", "wall_ms_per_request", "cpu_ms_per_request")
+            if k in summary
+        },
     }
 
 

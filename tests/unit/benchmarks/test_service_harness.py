@@ -480,3 +480,15 @@ def test_fhir_is_measured_by_its_real_paths() -> None:
 
     assert "/fhir/Patient/$match" in FHIR_PATHS
     assert fhir_available() == {"measured": True}
+
+
+def test_profile_cost_per_request_is_wall_and_cpu_over_the_profiled_requests() -> None:
+    from benchmarks.service.gunicorn_profile import per_request
+
+    assert per_request(2.0, 0.5, 40) == {
+        "requests": 40,
+        "cpu_seconds": 0.5,
+        "wall_ms_per_request": 50.0,
+        "cpu_ms_per_request": 12.5,
+    }
+    assert per_request(0.0, 0.0, 0) == {"requests": 0}
