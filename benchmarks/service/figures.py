@@ -337,7 +337,7 @@ def growth(results: dict[str, Any]) -> list[dict[str, Any]]:
         add("batch dedupe pairs scored", ba["pairs_scored"], bb["pairs_scored"], "pairs")
         add("batch dedupe pairs/s", ba["pairs_per_second"], bb["pairs_per_second"], "pairs/s")
         add("batch dedupe peak worker RSS", ba["peak_rss_mb"], bb["peak_rss_mb"], "MB")
-        add("batch dedupe F1", batch_f1(ba), batch_f1(bb), "")
+        add("batch dedupe F1", batch_f1(ba), batch_f1(bb), "F1")
     return rows
 
 
