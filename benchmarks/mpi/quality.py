@@ -66,7 +66,8 @@ SELECT p.id, coalesce(n.given[1], ''), n.family, coalesce(p.birth_date::text, ''
 """
 
 
-def _truth_pairs(path: Path) -> tuple[int, set[tuple[str, str]]]:
+def truth_pairs(path: Path) -> tuple[int, set[tuple[str, str]]]:
+    """How many records the generator's truth file lists, and every pair that is one person."""
     by_person: dict[str, list[str]] = defaultdict(list)
     records = 0
     with path.open(encoding="utf-8", newline="") as source:
@@ -77,7 +78,8 @@ def _truth_pairs(path: Path) -> tuple[int, set[tuple[str, str]]]:
     return records, pairs  # type: ignore[return-value]  # sorted pairs of two
 
 
-def _quality(predicted: set[tuple[str, str]], truth: set[tuple[str, str]]) -> dict[str, Any]:
+def pair_quality(predicted: set[tuple[str, str]], truth: set[tuple[str, str]]) -> dict[str, Any]:
+    """Precision, recall and F1 of predicted pairs against the true pairs."""
     hits = len(predicted & truth)
     precision = hits / len(predicted) if predicted else 1.0
     recall = hits / len(truth) if truth else 1.0
@@ -134,7 +136,8 @@ def _ensure_bench_venv() -> Path:
     return python
 
 
-def _splink(records_csv: Path, truth: set[tuple[str, str]], size: int) -> dict[str, Any]:
+def splink_run(records_csv: Path, truth: set[tuple[str, str]], size: int) -> dict[str, Any]:
+    """Splink (DuckDB) in the bench virtualenv on exported records, scored against the truth."""
     python = _ensure_bench_venv()
     pairs_csv = records_csv.with_name(f"splink-pairs-{size}.csv")
     temp_dir = LOCAL / "bench" / f"splink-tmp-{size}"
@@ -173,8 +176,65 @@ def _splink(records_csv: Path, truth: set[tuple[str, str]], size: int) -> dict[s
         "wall_seconds": round(time.perf_counter() - started, 1),
         **figures,
         "memory_limit": SPLINK_MEMORY,
-        "quality": _quality(predicted, truth),
+        "quality": pair_quality(predicted, truth),
     }
+
+
+def batch_measure(tenant_id: UUID, slug: str, truth: set[tuple[str, str]]) -> dict[str, Any]:
+    """One whole-tenant batch job in a worker process (`worker`), then the quality of the pairs
+    it proposed against the truth: PROBABLE or better, and POSSIBLE or better."""
+    from mpi.models import MatchCandidate
+    from tenancy.db import tenant_scope
+
+    child = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--worker", slug],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ,
+        cwd=ROOT,
+    )
+    batch: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+    with tenant_scope(tenant_id):
+        rows = list(
+            MatchCandidate.objects.values_list("patient_low_id", "patient_high_id", "grade")
+        )
+    probable = {_pair(a, b) for a, b, grade in rows if grade in {"certain", "probable"}}
+    possible = {_pair(a, b) for a, b, _ in rows}
+    batch["quality_probable_or_better"] = pair_quality(probable, truth)
+    batch["quality_possible_or_better"] = pair_quality(possible, truth)
+    return batch
+
+
+def _pair(a: object, b: object) -> tuple[str, str]:
+    low, high = sorted((str(a), str(b)))
+    return low, high
+
+
+def export_records(records_csv: Path) -> None:
+    """The current tenant's active records as Splink's CSV input (lower-cased, blanks empty)."""
+    from tenancy.db import tenant_cursor
+
+    with tenant_cursor() as cursor:
+        cursor.execute(EXPORT_SQL)
+        with records_csv.open("w", encoding="utf-8", newline="") as target:
+            writer = csv.writer(target)
+            writer.writerow(
+                (
+                    "unique_id",
+                    "first_name",
+                    "surname",
+                    "dob",
+                    "gender",
+                    "postcode",
+                    "phone",
+                    "email",
+                )
+            )
+            for row in cursor.fetchall():
+                writer.writerow(
+                    [str(row[0]), *[(value or None) and str(value).lower() for value in row[1:]]]
+                )
 
 
 def run_size(args: argparse.Namespace, size: int, owner_url: str) -> dict[str, Any]:  # noqa: PLR0915 - one scenario, top to bottom
@@ -188,7 +248,7 @@ def run_size(args: argparse.Namespace, size: int, owner_url: str) -> dict[str, A
     from mpi.services.matching import match_patient, placeholder_policy
     from registration.models import Patient
     from registration.services.patients import patient_input_of
-    from tenancy.db import tenant_cursor, tenant_scope
+    from tenancy.db import tenant_scope
     from tenancy.models import Tenant
     from tenancy.services.tenants import tenant_create
 
@@ -208,29 +268,15 @@ def run_size(args: argparse.Namespace, size: int, owner_url: str) -> dict[str, A
             duplicate_rate=args.duplicate_rate,
             truth=truth_path,
         )
-    records, truth = _truth_pairs(truth_path)
+    records, truth = truth_pairs(truth_path)
     _prepare(owner_url)
     with tenant_scope(tenant.id):
         name_frequencies_refresh(actor=None)
-        MatchCandidate.objects.all().delete()
 
     print("batch …", flush=True)
-    child = subprocess.run(
-        [sys.executable, __file__, "--worker", slug],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=os.environ,
-    )
-    batch = json.loads(child.stdout.strip().splitlines()[-1])
     with tenant_scope(tenant.id):
-        rows = list(
-            MatchCandidate.objects.values_list("patient_low_id", "patient_high_id", "grade")
-        )
-    probable = {tuple(sorted((str(a), str(b)))) for a, b, g in rows if g in {"certain", "probable"}}
-    possible = {tuple(sorted((str(a), str(b)))) for a, b, _ in rows}
-    batch["quality_probable_or_better"] = _quality(probable, truth)  # type: ignore[arg-type]
-    batch["quality_possible_or_better"] = _quality(possible, truth)  # type: ignore[arg-type]
+        MatchCandidate.objects.all().delete()
+    batch = batch_measure(tenant.id, slug, truth)
 
     print("blocking …", flush=True)
     blocked: set[tuple[str, str]] = set()
@@ -289,37 +335,16 @@ def run_size(args: argparse.Namespace, size: int, owner_url: str) -> dict[str, A
         "queries": len(sample),
         "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
         "p95_ms": round(latencies[int(len(latencies) * 0.95)] * 1000, 1),
-        "quality_probable_or_better": _quality(predicted_online, truth_online),
+        "quality_probable_or_better": pair_quality(predicted_online, truth_online),
     }
 
     splink: dict[str, Any] = {"finished": False, "reason": "skipped (--no-splink)"}
     if not args.no_splink:
         print("splink …", flush=True)
         records_csv = LOCAL / "bench" / f"records-{slug}.csv"
-        with tenant_scope(tenant.id), tenant_cursor() as cursor:
-            cursor.execute(EXPORT_SQL)
-            with records_csv.open("w", encoding="utf-8", newline="") as target:
-                writer = csv.writer(target)
-                writer.writerow(
-                    (
-                        "unique_id",
-                        "first_name",
-                        "surname",
-                        "dob",
-                        "gender",
-                        "postcode",
-                        "phone",
-                        "email",
-                    )
-                )
-                for row in cursor.fetchall():
-                    writer.writerow(
-                        [
-                            str(row[0]),
-                            *[(value or None) and str(value).lower() for value in row[1:]],
-                        ]
-                    )
-        splink = _splink(records_csv, truth, size)
+        with tenant_scope(tenant.id):
+            export_records(records_csv)
+        splink = splink_run(records_csv, truth, size)
     return {
         "patients": records,
         "true_pairs": len(truth),

@@ -37,7 +37,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.service import database  # noqa: E402 - after the path is set
-from benchmarks.service.figures import endpoint_of, ratios, worst_ratio  # noqa: E402
+from benchmarks.service.figures import (  # noqa: E402
+    SERVICE_ENDPOINTS,
+    endpoint_of,
+    ratios,
+    worst_ratio,
+)
 from benchmarks.service.report import write_report  # noqa: E402
 from benchmarks.service.wrk import WrkRun, ensure_wrk, wrk_run  # noqa: E402
 
@@ -89,6 +94,7 @@ def ensure_template(size: int, urls: tuple[str, str, str], fresh: int) -> tuple[
         marker is not None
         and all(marker.get(k) == v for k, v in wanted.items())
         and (files / "register.tsv").exists()
+        and (files / "truth.csv").exists()
     ):
         print(f"[bench] reusing the loaded template {name} ({marker.get('commit')})", flush=True)
         return name, files
@@ -135,53 +141,89 @@ def prepare(size: int, fresh: int, files: Path) -> None:
     from tenancy.services.tenants import tenant_create
 
     tenant = tenant_create(slug=TENANT_SLUG, name="Service benchmark")
+    files.mkdir(parents=True, exist_ok=True)
     call_command(
         "patients_generate",
         tenant=TENANT_SLUG,
         count=size,
         seed=SEED,
         duplicate_rate=DUPLICATE_RATE,
+        truth=files / "truth.csv",  # which records are one person: batch dedupe's F1
     )
     vacuum_analyze(os.environ["DATABASE_OWNER_URL"])
     with tenant_scope(tenant.id):
         name_frequencies_refresh(actor=None)
-    written = write_request_files(
-        files, size=size, seed=SEED, duplicate_rate=DUPLICATE_RATE, samples=2000, fresh=fresh
-    )
+        # The candidate query's placeholder policy is the tenant's own.
+        written = write_request_files(
+            files, size=size, seed=SEED, duplicate_rate=DUPLICATE_RATE, samples=2000, fresh=fresh
+        )
     print(f"[bench] request files: {written}", file=sys.stderr, flush=True)
 
 
-def absent_features() -> dict[str, dict[str, Any]]:
-    """Batch dedupe and FHIR: measured only once they exist in this build (no fake numbers)."""
+FHIR_PATHS = ("/fhir/metadata", "/fhir/Patient", "/fhir/Patient/$match")
+
+
+def fhir_available() -> dict[str, Any]:
+    """FHIR is measured when its real paths resolve in this build (no fake numbers otherwise)."""
     from django.urls import Resolver404, resolve
 
-    from config.celery import app
+    missing = []
+    for path in FHIR_PATHS:
+        try:
+            resolve(path)
+        except Resolver404:
+            missing.append(path)
+    if missing:
+        return {
+            "measured": False,
+            "reason": f"the FHIR endpoints (issue 9) are not in this build ({', '.join(missing)} "
+            "do not resolve)",
+        }
+    return {"measured": True}
 
-    app.loader.import_default_modules()
-    batch = sorted(n for n in app.tasks if n.startswith("mpi.") and ("batch" in n or "dedup" in n))
-    features: dict[str, dict[str, Any]] = {
-        "batch_dedupe": {
-            "measured": False,
-            "reason": (
-                f"the batch dedupe task ({', '.join(batch)}) exists but this harness has no "
-                "driver for it yet (make bench-mpi of issue 5 measures it)"
-                if batch
-                else "the batch dedupe job (issue 5) is not in this build (no mpi batch task)"
-            ),
-        }
-    }
-    try:
-        resolve("/fhir/Patient")
-        resolve("/fhir/metadata")
-    except Resolver404:
-        features["fhir"] = {
-            "measured": False,
-            "reason": "the FHIR endpoints (issue 9) are not in this build (/fhir/Patient does "
-            "not resolve)",
-        }
+
+def batch_dedupe(tenant_id: Any, size: int, files: Path) -> dict[str, Any]:
+    """Child: the whole-tenant batch dedupe job on the untouched copy, before any load run.
+
+    `make bench-mpi`'s own code runs it (benchmarks/mpi/quality.py: the batch job service in a
+    worker process, wall time, pairs scored, peak worker RSS) and scores the proposed pairs
+    against the generator's truth; Splink runs on the same records when its virtualenv
+    (.local/bench-venv, made by `make bench-mpi`) exists; this harness never installs it.
+    """
+    from benchmarks.mpi import quality
+    from benchmarks.service.data import TENANT_SLUG
+    from mpi.models import MatchCandidate
+    from tenancy.db import tenant_scope
+
+    records, truth = quality.truth_pairs(files / "truth.csv")
+    with tenant_scope(tenant_id):
+        MatchCandidate.objects.all().delete()  # a copy: start from no proposals
+    batch = quality.batch_measure(tenant_id, TENANT_SLUG, truth)
+    splink: dict[str, Any]
+    if (quality.BENCH_VENV / "bin" / "python").exists():
+        records_csv = WORK / f"records-{size}.csv"
+        with tenant_scope(tenant_id):
+            quality.export_records(records_csv)
+        splink = quality.splink_run(records_csv, truth, size)
     else:
-        features["fhir"] = {"measured": True}
-    return features
+        splink = {
+            "finished": False,
+            "reason": "not run: .local/bench-venv does not exist (`make bench-mpi` creates it)",
+        }
+    print(
+        f"[bench] {size:,} batch dedupe: {batch['seconds']} s, {batch['pairs_per_second']} "
+        f"pairs/s, peak RSS {batch['peak_rss_mb']} MB, F1 "
+        f"{batch['quality_probable_or_better']['f1']}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return {
+        "measured": True,
+        "patients": records,
+        "true_pairs": len(truth),
+        **batch,
+        "splink": splink,
+    }
 
 
 def measure(size: int, files: Path, seconds: float, workers: int, profile: bool) -> dict[str, Any]:
@@ -200,11 +242,12 @@ def measure(size: int, files: Path, seconds: float, workers: int, profile: bool)
     tenant = Tenant.objects.get(slug=TENANT_SLUG)
     with tenant_scope(tenant.id):
         token = api_key_create(actor=None, name="make bench", role=Role.INTEGRATOR).token
-    features = absent_features()
+    fhir = fhir_available()
     binary = ensure_wrk()
     app_url, owner_url = os.environ["DATABASE_URL"], os.environ["DATABASE_OWNER_URL"]
     log = WORK / "gunicorn.log"
     result: dict[str, Any] = {"registration": {}, "search": {}, "match": {}}
+    result["batch_dedupe"] = batch_dedupe(tenant.id, size, files)
     limit = 100_000  # responses per wrk thread: a bound on count besides the duration
 
     def load(
@@ -250,9 +293,9 @@ def measure(size: int, files: Path, seconds: float, workers: int, profile: bool)
             for c in READ_CONNECTIONS:
                 result["search"][str(c)] = load(url, "search.tsv", c)
                 result["match"][str(c)] = load(url, "match.tsv", c)
-            if features["fhir"]["measured"]:
+            if fhir["measured"]:
                 accept = "application/fhir+json"
-                features["fhir"]["runs"] = {
+                fhir["runs"] = {
                     name: load(url, f"fhir-{name}.tsv", 1, accept=accept)
                     for name in ("read", "search", "match")
                 }
@@ -260,8 +303,7 @@ def measure(size: int, files: Path, seconds: float, workers: int, profile: bool)
         result["ceiling_trigram"] = ceilings.trigram(
             owner_url, str(tenant.id), params, seconds=seconds
         )
-        result["fhir"] = features["fhir"]
-        result["batch_dedupe"] = features["batch_dedupe"]
+        result["fhir"] = fhir
         if profile:
             try:
                 result["profile"] = _profile(
@@ -294,7 +336,12 @@ def _profile(
     """pyinstrument on a one-worker gunicorn while wrk drives the worst-ratio endpoint."""
     from benchmarks.service.server import gunicorn
 
-    worst = worst_ratio(ratios({"sizes": {str(size): result}}))
+    # BENCH_PROFILE_ENDPOINT pins the endpoint (to compare runs before and after a fix).
+    pinned = os.environ.get("BENCH_PROFILE_ENDPOINT", "")
+    if pinned and pinned not in SERVICE_ENDPOINTS:
+        raise ValueError(f"BENCH_PROFILE_ENDPOINT must be one of {', '.join(SERVICE_ENDPOINTS)}")
+    rows = ratios({"sizes": {str(size): result}})
+    worst = worst_ratio([r for r in rows if not pinned or endpoint_of(r.figure) == pinned])
     if worst is None:
         return None
     endpoint = endpoint_of(worst.figure)
@@ -324,14 +371,25 @@ def _profile(
         raise RuntimeError("the profiled worker wrote no profile (no request after its warm-up)")
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     top = ", ".join(f"{t['package']} {t['share']:.0%}" for t in summary["top_own_time"][:6])
+    cost = (
+        f" Per request ({summary['requests']} profiled): {summary['wall_ms_per_request']} ms "
+        f"wall, {summary['cpu_ms_per_request']} ms CPU in the worker."
+        if summary.get("requests")
+        else ""
+    )
     return {
         "figure": worst.figure,
         "size": size,
         "ratio": worst.ratio,
         "path": str(stem.with_suffix(".html").relative_to(ROOT)),
         "summary": f"own wall time by package over {summary['seconds']} s of requests "
-        f"(psycopg includes waiting for PostgreSQL): {top}.",
+        f"(psycopg includes waiting for PostgreSQL): {top}.{cost}",
         "top_own_time": summary["top_own_time"],
+        **{
+            k: summary[k]
+            for k in ("requests", "wall_ms_per_request", "cpu_ms_per_request")
+            if k in summary
+        },
     }
 
 
@@ -433,7 +491,6 @@ def main() -> None:
             if profile and index == len(sizes) - 1:
                 args.append("--profile")
             measured = json.loads(_python_module(*args, env=env).splitlines()[-1])
-        results["batch_dedupe"] = measured.pop("batch_dedupe")
         for key in ("profile", "profile_error"):
             if key in measured:
                 results[key] = measured.pop(key)

@@ -25,6 +25,7 @@ from registration.api.serializers import (
     patient_input,
     patient_output,
 )
+from registration.models import Patient
 from registration.selectors.access import (
     patients_access,
     require_patient_access,
@@ -83,7 +84,10 @@ def expected_version(request: Request) -> int:
 
 
 def _patient_response(patient_id: UUID, request: Request, status_code: int = 200) -> Response:
-    patient = patient_get(patient_id=patient_id)
+    return _rendered(patient_get(patient_id=patient_id), status_code)
+
+
+def _rendered(patient: Patient, status_code: int = 200) -> Response:
     response = Response(patient_output(patient), status=status_code)
     response["ETag"] = etag(patient.version)
     return response
@@ -149,7 +153,8 @@ class PatientListApi(APIView):
             data=patient_input(body.validated_data),
             duplicate_override_reason=override["reason"] if override else None,
         )
-        response = _patient_response(patient.id, request, status.HTTP_201_CREATED)
+        # The service hands back the record as written, children loaded: nothing to re-read.
+        response = _rendered(patient, status.HTTP_201_CREATED)
         response["Location"] = f"/api/v1/patients/{patient.id}"
         return response
 

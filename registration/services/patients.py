@@ -274,11 +274,15 @@ def _contact_row(patient: Patient, contact: ContactInput) -> PatientContact:
     )
 
 
-def _insert_identifiers(patient: Patient, identifiers: tuple[IdentifierInput, ...]) -> None:
+def _insert_identifiers(
+    patient: Patient, identifiers: tuple[IdentifierInput, ...]
+) -> list[PatientIdentifier]:
     """Insert under a savepoint: a concurrent registration of the same identifier loses here."""
     try:
         with transaction.atomic():
-            PatientIdentifier.objects.bulk_create(_identifier_row(patient, i) for i in identifiers)
+            return PatientIdentifier.objects.bulk_create(
+                _identifier_row(patient, i) for i in identifiers
+            )
     except IntegrityError as exc:
         raise IdentifierConflictError(
             "An identifier is already assigned to another patient."
@@ -305,24 +309,51 @@ def _replace_children(patient: Patient, data: PatientInput, changed: list[str]) 
         PatientName.objects.filter(patient=patient).update(birth_year=birth_year(data.birth_date))
 
 
-def _write_children(patient: Patient, data: PatientInput, *, only: set[str] | None = None) -> None:
-    """Insert the child rows of `data` (all of them, or the lists named in `only`)."""
+def _write_children(
+    patient: Patient, data: PatientInput, *, only: set[str] | None = None
+) -> dict[str, list[Any]]:
+    """Insert the child rows of `data` (all of them, or the lists named in `only`); return the
+    rows written per relation (with their ids), in the order the selectors read them."""
 
     def wanted(field: str) -> bool:
         return only is None or field in only
 
+    written: dict[str, list[Any]] = {}
     if wanted("names"):
-        PatientName.objects.bulk_create(
+        written["names"] = PatientName.objects.bulk_create(
             _name_row(patient, i, n, data.birth_date) for i, n in enumerate(data.names)
         )
     if only is None:
-        _insert_identifiers(patient, data.identifiers)
+        written["identifiers"] = _insert_identifiers(patient, data.identifiers)
     if wanted("telecoms"):
-        PatientTelecom.objects.bulk_create(_telecom_row(patient, t) for t in data.telecoms)
+        written["telecoms"] = PatientTelecom.objects.bulk_create(
+            _telecom_row(patient, t) for t in data.telecoms
+        )
     if wanted("addresses"):
-        PatientAddress.objects.bulk_create(_address_row(patient, a) for a in data.addresses)
+        written["addresses"] = PatientAddress.objects.bulk_create(
+            _address_row(patient, a) for a in data.addresses
+        )
     if wanted("contacts"):
-        PatientContact.objects.bulk_create(_contact_row(patient, c) for c in data.contacts)
+        written["contacts"] = PatientContact.objects.bulk_create(
+            _contact_row(patient, c) for c in data.contacts
+        )
+    return written
+
+
+def _hold_children(patient: Patient, rows: Mapping[str, list[Any]]) -> None:
+    """Keep rows just written as the patient's loaded relations, as `prefetch_related` would.
+
+    The caller renders the new record from them instead of reading it back (seven queries per
+    registration). Django keeps prefetched rows in `_prefetched_objects_cache` as querysets
+    whose results are already known; this fills it the same way.
+    """
+    cache = {}
+    for relation, objects in rows.items():
+        queryset = getattr(patient, relation).get_queryset()  # lazy: no query
+        queryset._result_cache = list(objects)
+        queryset._prefetch_done = True
+        cache[relation] = queryset
+    patient._prefetched_objects_cache = cache  # type: ignore[attr-defined]  # Django's own cache
 
 
 @traced("patient_register")
@@ -332,7 +363,8 @@ def patient_register(
     """Register a new patient after checking for likely duplicates.
 
     Likely duplicates stop the registration (409 with the candidates) unless the caller gives
-    an override reason, which is audited together with the candidates it overrode.
+    an override reason, which is audited together with the candidates it overrode. The patient
+    comes back with its children loaded (the rows just written), so rendering it reads nothing.
     """
     _require_valid(data)
     override = duplicate_override_reason is not None
@@ -364,7 +396,7 @@ def patient_register(
         )
         _apply_scalars(patient, data)
         patient.save()
-        _write_children(patient, data)
+        children = _write_children(patient, data)
         details: dict[str, Any] = {"version": 1}
         if candidates:
             details["duplicate_override"] = {
@@ -384,10 +416,10 @@ def patient_register(
             actor,
             "patient.registered",
             patient,
-            identifier_ids=sorted(
-                PatientIdentifier.objects.filter(patient=patient).values_list("id", flat=True)
-            ),
+            identifier_ids=sorted(i.id for i in children["identifiers"]),
         )
+    # A new record has no links yet; everything else is exactly what was just inserted.
+    _hold_children(patient, {**children, "links": []})
     return patient
 
 

@@ -5,6 +5,7 @@ authentication needs, because the tables themselves are under row-level security
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from django.db import connection
@@ -21,20 +22,27 @@ class ApiKeyCredential:
     secret_hash: str
     role: str
     revoked: bool
+    last_used_at: datetime | None
 
 
 def api_key_credential_get(*, prefix: str) -> ApiKeyCredential | None:
     """Find a key by its public prefix across tenants (the tenant is not known yet)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, tenant_id, secret_hash, role, revoked FROM tenancy_api_key_lookup(%s)",
+            "SELECT id, tenant_id, secret_hash, role, revoked, last_used_at "
+            "FROM tenancy_api_key_credential(%s)",
             [prefix],
         )
         row = cursor.fetchone()
     if row is None:
         return None
     return ApiKeyCredential(
-        id=row[0], tenant_id=row[1], secret_hash=row[2], role=row[3], revoked=row[4]
+        id=row[0],
+        tenant_id=row[1],
+        secret_hash=row[2],
+        role=row[3],
+        revoked=row[4],
+        last_used_at=row[5],
     )
 
 

@@ -91,7 +91,8 @@ def api_key_authenticate(*, token: str) -> Principal | None:
     """The principal a presented token stands for, or None when it is unknown or revoked.
 
     The comparison is constant-time; a valid key's last-used stamp is refreshed at most once a
-    minute, inside that key's own tenant scope.
+    minute, inside that key's own tenant scope. The lookup returns the stamp, so a key used
+    within the last minute costs one query and no write.
     """
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_SCHEME:
@@ -103,10 +104,12 @@ def api_key_authenticate(*, token: str) -> Principal | None:
     if not hmac.compare_digest(credential.secret_hash, _hash_secret(secret)):
         return None
     now = timezone.now()
-    with tenant_scope(credential.tenant_id):
-        ApiKey.objects.filter(id=credential.id).exclude(
-            last_used_at__gt=now - LAST_USED_RESOLUTION
-        ).update(last_used_at=now)
+    if credential.last_used_at is None or credential.last_used_at <= now - LAST_USED_RESOLUTION:
+        # Stale as read: refresh it, unless a concurrent request of the same key just did.
+        with tenant_scope(credential.tenant_id):
+            ApiKey.objects.filter(id=credential.id).exclude(
+                last_used_at__gt=now - LAST_USED_RESOLUTION
+            ).update(last_used_at=now)
     return Principal(
         tenant_id=credential.tenant_id, roles=frozenset({credential.role}), api_key_id=credential.id
     )

@@ -75,6 +75,21 @@ class TestApiKeys:
         assert refreshed is not None
         assert refreshed >= before
 
+    def test_a_key_used_within_the_minute_costs_one_query_and_no_write(
+        self, tenant, django_assert_num_queries
+    ):
+        key = make_api_key(tenant)
+        # The lookup, then the stamp in its own scope: savepoint, set_config, UPDATE, release,
+        # and the setting cleared again (the test runs inside a transaction).
+        with django_assert_num_queries(6):
+            api_key_authenticate(token=key.token)
+        with tenant_scope(tenant.id):
+            stamped = ApiKey.objects.get(id=key.id).last_used_at
+        with django_assert_num_queries(1):  # the lookup alone: it returns the stamp
+            assert api_key_authenticate(token=key.token) is not None
+        with tenant_scope(tenant.id):
+            assert ApiKey.objects.get(id=key.id).last_used_at == stamped
+
     def test_invalid_input_and_unknown_key(self, tenant):
         with tenant_scope(tenant.id):
             with pytest.raises(ValidationFailedError) as info:
