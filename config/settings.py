@@ -163,6 +163,8 @@ CELERY_DB_REUSE_MAX = 100
 BREAK_GLASS_MINUTES = int(os.environ.get("BREAK_GLASS_MINUTES", "30"))
 # Audit hash chain: rows are sealed once older than this (longer than any transaction).
 AUDIT_SEAL_HORIZON_SECONDS = int(os.environ.get("AUDIT_SEAL_HORIZON_SECONDS", "60"))
+# Idempotency-Key on creates: how long a key replays its first response (docs/API.md).
+IDEMPOTENCY_KEY_TTL_HOURS = int(os.environ.get("IDEMPOTENCY_KEY_TTL_HOURS", "24"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -317,6 +319,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 2.0},
     },
     "inbox-prune": {"task": "outbox.inbox_prune", "schedule": 3600.0},
+    "idempotency-prune": {"task": "tenancy.idempotency_prune", "schedule": 3600.0},
     "audit-seal": {"task": "tenancy.audit_seal", "schedule": 60.0, "options": {"expires": 60.0}},
     # The chain heads leave the database as `audit.chain-sealed` events (docs/SECURITY.md).
     "audit-chain-publish": {

@@ -45,6 +45,19 @@ class ValidationFailedError(DomainError):
     status = 422
 
 
+class IdempotencyKeyReusedError(DomainError):
+    """An `Idempotency-Key` came back with a different request than the one it first carried.
+
+    Replaying the first response would answer a request the client did not send, and running
+    the new one would break the key's promise; so neither (the IETF Idempotency-Key draft's
+    422).
+    """
+
+    code = "idempotency-key-reused"
+    title = "Idempotency-Key reused with a different request"
+    status = 422
+
+
 class NotFoundError(DomainError):
     """The object does not exist, or exists in another tenant (never say which)."""
 

@@ -20,6 +20,7 @@ from tenancy.modules import CORE, is_declarable
 from tenancy.selectors.entitlements import entitlement_cache, module_entitled
 from tenancy.services.audit import audit_record
 from tenancy.services.audit_chain import audit_seal
+from tenancy.services.idempotency import idempotent_requests_prune
 
 logger = logging.getLogger(__name__)
 
@@ -106,3 +107,13 @@ def audit_seal_task() -> int:
         with tenant_scope(tenant_id):
             sealed += audit_seal()
     return sealed
+
+
+@shared_task(base=PlatformTask, name="tenancy.idempotency_prune", required_module=CORE)
+def idempotency_prune_task() -> int:
+    """Forget every active tenant's expired Idempotency-Keys (beat, hourly)."""
+    pruned = 0
+    for tenant_id in Tenant.objects.filter(is_active=True).values_list("id", flat=True):
+        with tenant_scope(tenant_id):
+            pruned += idempotent_requests_prune()
+    return pruned

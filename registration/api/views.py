@@ -47,6 +47,7 @@ from tenancy.api.problems import problem_responses
 from tenancy.errors import PreconditionRequiredError
 from tenancy.models import Role
 from tenancy.modules import REGISTRATION
+from tenancy.services.idempotency import IdempotencyKey, IdempotentReplay
 
 READ_ROLES = (Role.FRONT_DESK, Role.DATA_STEWARD, Role.INTEGRATOR)
 WRITE_ROLES = (Role.FRONT_DESK, Role.INTEGRATOR)
@@ -65,6 +66,44 @@ IF_MATCH = OpenApiParameter(
     allow_blank=False,
     description='The ETag read last, e.g. `"3"`.',
 )
+
+
+IDEMPOTENCY_KEY_PATTERN = r'^"?[\x21\x23-\x7e]{1,255}"?$'
+_IDEMPOTENCY_KEY = re.compile(r'^"?([\x21\x23-\x7e]{1,255})"?$')
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    pattern=IDEMPOTENCY_KEY_PATTERN,
+    allow_blank=False,
+    description=(
+        "A unique value per intended registration (e.g. a UUID), 1-255 visible ASCII "
+        "characters, optionally quoted. A retry with the same key and body within "
+        "IDEMPOTENCY_KEY_TTL_HOURS (default 24) answers 201 with the patient the first attempt "
+        "created and `Idempotent-Replayed: true`; the same key with another body is 422 "
+        "`idempotency-key-reused`. Keys are per caller."
+    ),
+)
+
+
+def idempotency_for(request: Request, operation: str) -> IdempotencyKey | None:
+    """The caller's Idempotency-Key for this request, if it sent one (400 when malformed)."""
+    header = request.headers.get("Idempotency-Key")
+    principal = request_principal(request)
+    if header is None or principal is None:  # no principal: the permission check refuses
+        return None
+    match = _IDEMPOTENCY_KEY.match(header.strip())
+    if match is None:
+        raise ValidationError(
+            {"Idempotency-Key": ["Send 1-255 visible ASCII characters (a UUID is a good key)."]}
+        )
+    return IdempotencyKey.for_request(
+        owner=principal.label,
+        key=match.group(1),
+        operation=operation,
+        body=request.data,
+    )
 
 
 def etag(version: int) -> str:
@@ -141,20 +180,37 @@ class PatientListApi(APIView):
 
     @extend_schema(
         operation_id="patients_register",
+        parameters=[IDEMPOTENCY_KEY],
         request=PatientRegisterSerializer,
         responses={201: PatientOutputSerializer, **problem_responses(400, 401, 403, 409, 422)},
     )
     def post(self, request: Request) -> Response:
+        idempotency = idempotency_for(request, "patients_register")
         body = PatientRegisterSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         override = body.validated_data.get("duplicate_override")
-        patient = patient_register(
-            actor=request_principal(request),
-            data=patient_input(body.validated_data),
-            duplicate_override_reason=override["reason"] if override else None,
-        )
-        # The service hands back the record as written, children loaded: nothing to re-read.
-        response = _rendered(patient, status.HTTP_201_CREATED)
+        principal = request_principal(request)
+        try:
+            patient = patient_register(
+                actor=principal,
+                data=patient_input(body.validated_data),
+                duplicate_override_reason=override["reason"] if override else None,
+                idempotency=idempotency,
+            )
+        except IdempotentReplay as replay:
+            # The first attempt's patient as it is now, under today's access rules.
+            patient = patient_get(patient_id=replay.resource_id)
+            access = require_patient_access(principal, patient)
+            patient_access_log(
+                actor=principal,
+                patient_ids=[patient.id],
+                details={patient.id: {**access.audit_details(), "idempotent_replay": True}},
+            )
+            response = _rendered(patient, status.HTTP_201_CREATED)
+            response["Idempotent-Replayed"] = "true"
+        else:
+            # The service hands back the record as written, children loaded: nothing to re-read.
+            response = _rendered(patient, status.HTTP_201_CREATED)
         response["Location"] = f"/api/v1/patients/{patient.id}"
         return response
 

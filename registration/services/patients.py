@@ -55,6 +55,12 @@ from tenancy.errors import (
 from tenancy.models import AuditEvent, Role
 from tenancy.principal import Principal, current_request_id
 from tenancy.services.audit import audit_record
+from tenancy.services.idempotency import (
+    IdempotencyKey,
+    IdempotentReplay,
+    idempotent_replay,
+    idempotent_request_claim,
+)
 from tenancy.tracing import traced
 
 MAX_REASON_LENGTH = 500
@@ -358,14 +364,27 @@ def _hold_children(patient: Patient, rows: Mapping[str, list[Any]]) -> None:
 
 @traced("patient_register")
 def patient_register(
-    *, actor: Principal | None, data: PatientInput, duplicate_override_reason: str | None = None
+    *,
+    actor: Principal | None,
+    data: PatientInput,
+    duplicate_override_reason: str | None = None,
+    idempotency: IdempotencyKey | None = None,
 ) -> Patient:
     """Register a new patient after checking for likely duplicates.
 
     Likely duplicates stop the registration (409 with the candidates) unless the caller gives
     an override reason, which is audited together with the candidates it overrode. The patient
     comes back with its children loaded (the rows just written), so rendering it reads nothing.
+
+    With an `idempotency` key, a retry of a registration that already committed (or one racing
+    it) raises IdempotentReplay with the first attempt's patient id instead of registering
+    again; the key is checked before the duplicate check, which would otherwise find the first
+    attempt's patient and refuse the retry as its duplicate.
     """
+    if idempotency is not None:
+        first_attempt = idempotent_replay(idempotency)
+        if first_attempt is not None:
+            raise IdempotentReplay(first_attempt)
     _require_valid(data)
     override = duplicate_override_reason is not None
     reason = (
@@ -390,10 +409,13 @@ def patient_register(
         )
         raise DuplicateSuspectedError(_candidate_summaries(candidates))
     with transaction.atomic():
-        _check_identifiers_free(data.identifiers, patient_id=None)
         patient = Patient(
             tenant_id=current_tenant_id(), created_by=_label(actor), updated_by=_label(actor)
         )
+        if idempotency is not None:
+            # First write of the transaction: a concurrent attempt with the same key waits here.
+            idempotent_request_claim(idempotency, resource_id=patient.id)
+        _check_identifiers_free(data.identifiers, patient_id=None)
         _apply_scalars(patient, data)
         patient.save()
         children = _write_children(patient, data)
