@@ -66,7 +66,7 @@ def _isolate_worker_redis() -> None:
     settings.REDIS_URL = settings.CELERY_BROKER_URL = settings.CELERY_RESULT_BACKEND = mine
     if given == settings.OUTBOX_BUS_URL:
         settings.OUTBOX_BUS_URL = mine
-    app.conf.broker_url = app.conf.result_backend = mine
+    app.conf.update(broker_url=mine, result_backend=mine)
 
 
 _isolate_worker_redis()
