@@ -7,6 +7,7 @@ or endpoints and refuses to start without them.
 
 import base64
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +249,12 @@ OTEL_SDK_DISABLED = os.environ.get("OTEL_SDK_DISABLED", "false").lower() == "tru
 # Metrics: /metrics on the web; PROMETHEUS_MULTIPROC_DIR (read by prometheus_client) for
 # several processes per pod; a Celery worker serves its own task metrics on this port (0 = off).
 CELERY_METRICS_PORT = int(os.environ.get("CELERY_METRICS_PORT", "0"))
+# Heartbeats of the processes without HTTP (tenancy.heartbeat): the worker and the relay touch
+# a file here as they make progress; their exec probes (`manage.py heartbeat_check`) read it.
+HEARTBEAT_DIR = os.environ.get("HEARTBEAT_DIR") or str(
+    Path(tempfile.gettempdir()) / "regsvc-heartbeat"
+)
+HEARTBEAT_INTERVAL_SECONDS = float(os.environ.get("HEARTBEAT_INTERVAL_SECONDS", "10"))
 
 # --- outbox ---
 # Transactional outbox, relay to Redis Streams, idempotent inbox (docs/EVENTS.md).

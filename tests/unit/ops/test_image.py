@@ -29,8 +29,9 @@ from tests.unit.ops.test_k8s_policy import ROOT, _base, _find, check_k8s
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 STAGE = check_k8s.final_stage(check_k8s.dockerfile_instructions(DOCKERFILE))
-# Programs of the Debian base image's essential packages that the manifests' shell scripts use.
-BASE_IMAGE_PROGRAMS = {"sh", "find", "grep"}
+# Programs of the Debian base image's essential packages (and builtins of its shell) that the
+# manifests' shell scripts use.
+BASE_IMAGE_PROGRAMS = {"sh", "find", "grep", "unset"}
 
 
 def _pod(resources: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
