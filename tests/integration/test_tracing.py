@@ -233,6 +233,25 @@ def test_each_event_of_a_batch_is_published_in_its_own_span(spans, bus):
     assert refused.attributes["error.type"] == "publish_failed"
 
 
+def test_an_event_of_an_unsampled_trace_gets_no_publish_span(spans, bus, owner_connection):
+    """Nothing of an unsampled trace is recorded, so the relay spends nothing on it: the event
+    goes out with the context stored on its row."""
+    key = make_api_key(make_tenant(), Role.FRONT_DESK)
+    unsampled = f"00-{CALLER_TRACE_ID}-00f067aa0ba902b7-00"
+    response = _register(Client(), key, api_body(patient_data()), traceparent=unsampled)
+    assert response.status_code == 201, response.content
+    [(stored,)] = owner_connection.execute("SELECT traceparent FROM outbox_outboxevent")
+    assert stored.startswith(f"00-{CALLER_TRACE_ID}-")
+    assert stored.endswith("-00")
+    spans.clear()
+
+    assert relay_drain().published == 1
+
+    assert not [s for s in spans.get_finished_spans() if s.kind == SpanKind.PRODUCER]
+    [published] = stream_events(bus, f"{settings.OUTBOX_STREAM_PREFIX}patient")
+    assert published["traceparent"] == stored
+
+
 def _every_text(finished: tuple[ReadableSpan, ...]) -> list[str]:
     texts: list[str] = []
     for span in finished:
