@@ -35,8 +35,8 @@ LABEL org.opencontainers.image.title="registration-service" \
       org.opencontainers.image.base.name="python:3.11-slim-bookworm"
 
 # UID/GID 10001: the runAsUser/runAsGroup of every pod in k8s/ (tests/unit/ops/test_image.py).
-RUN groupadd --system --gid 10001 regsvc \
-    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+RUN groupadd --gid 10001 regsvc \
+    && useradd --uid 10001 --gid 10001 --no-log-init --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin regsvc
 
 # Production settings; nothing secret (the pods get secrets from the cluster at run time).
