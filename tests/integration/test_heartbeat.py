@@ -25,7 +25,7 @@ from tests.integration.outbox.helpers import delete_prefixed_keys
 def heartbeat_dir(settings, tmp_path) -> Iterator[Path]:
     """A heartbeat directory of this test's own, nothing beaten yet."""
     settings.HEARTBEAT_DIR = str(tmp_path / "heartbeat")
-    settings.HEARTBEAT_INTERVAL_SECONDS = 0.1
+    settings.HEARTBEAT_INTERVAL_SECONDS = 0.5
     heartbeats._last_touch.clear()
     yield Path(settings.HEARTBEAT_DIR)
     heartbeats._last_touch.clear()
@@ -66,16 +66,13 @@ def _probe(heartbeat_dir: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_probe_command_exits_non_zero_unless_the_beat_is_fresh(heartbeat_dir):
-    missing = _probe(heartbeat_dir)
-    assert missing.returncode == 1
-    assert "no heartbeat from relay yet" in missing.stderr
     heartbeat("relay")
     fresh = _probe(heartbeat_dir)
     assert fresh.returncode == 0, fresh.stderr
     _age_by("relay", 61)
     stale = _probe(heartbeat_dir)
     assert stale.returncode == 1
-    assert "the relay heartbeat is" in stale.stderr
+    assert "the relay heartbeat is" in stale.stderr  # a missing one: in-process, above
 
 
 def test_beats_are_throttled_to_one_touch_a_second(heartbeat_dir):

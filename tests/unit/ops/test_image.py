@@ -28,6 +28,7 @@ from packaging.requirements import Requirement
 from tests.unit.ops.test_k8s_policy import ROOT, _base, _find, check_k8s
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
+BASE = _base()  # parsed once: each test takes a deep copy
 STAGE = check_k8s.final_stage(check_k8s.dockerfile_instructions(DOCKERFILE))
 # Programs of the Debian base image's essential packages (and builtins of its shell) that the
 # manifests' shell scripts use.
@@ -40,7 +41,7 @@ def _pod(resources: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any
 
 
 def test_the_image_agrees_with_the_base_manifests():
-    assert list(check_k8s.check_image(_base(), DOCKERFILE)) == []
+    assert list(check_k8s.check_image(copy.deepcopy(BASE), DOCKERFILE)) == []
 
 
 def _image_with(old: str, new: str) -> Callable[[list[dict[str, Any]]], str]:
@@ -104,9 +105,9 @@ BROKEN_IMAGES = {
 
 @pytest.mark.parametrize("break_it", BROKEN_IMAGES.values(), ids=BROKEN_IMAGES.keys())
 def test_each_disagreement_is_caught(break_it):
-    resources = copy.deepcopy(_base())
+    resources = copy.deepcopy(BASE)
     dockerfile = break_it(resources)
-    assert dockerfile != DOCKERFILE or resources != _base()
+    assert dockerfile != DOCKERFILE or resources != BASE
     assert list(check_k8s.check_image(resources, dockerfile)) != []
 
 
@@ -203,7 +204,7 @@ def _program_problems(argv: list[str], scripts: set[str]) -> list[str]:
 def test_every_program_the_manifests_run_is_in_the_image():
     scripts = _console_scripts(_runtime_distributions())
     assert {"gunicorn", "celery"} <= scripts
-    commands = list(check_k8s.container_commands(_base()))
+    commands = list(check_k8s.container_commands(BASE))
     assert len({where.split("/")[0] for where, _ in commands}) == 5  # web, worker, beat, relay, job
     problems = [
         f"{where}: {p}" for where, argv in commands for p in _program_problems(argv, scripts)
@@ -216,7 +217,7 @@ def test_every_program_the_manifests_run_is_in_the_image():
 
 def test_the_default_command_is_the_web_container_exactly():
     [cmd] = [args for keyword, args in STAGE if keyword == "CMD"]
-    web = _pod(_base(), "Deployment", "regsvc-web")["containers"][0]["args"]
+    web = _pod(BASE, "Deployment", "regsvc-web")["containers"][0]["args"]
     assert check_k8s.exec_form(cmd) == web
 
 
@@ -292,7 +293,7 @@ WORKLOADS = [
 
 @pytest.mark.parametrize(("kind", "name"), WORKLOADS)
 def test_production_settings_start_with_what_each_workload_is_given(kind, name, tmp_path):
-    resources = _base()
+    resources = copy.deepcopy(BASE)
     env = _workload_environment(resources, name, _pod(resources, kind, name), tmp_path)
     assert env["REGSVC_ENV"] == "production"
     result = subprocess.run(
@@ -311,7 +312,7 @@ def test_production_settings_start_with_what_each_workload_is_given(kind, name, 
 def test_every_secret_has_a_placeholder_here():
     keys = {
         d["secretKey"]
-        for r in _base()
+        for r in BASE
         if r["kind"] == "ExternalSecret"
         for d in r["spec"].get("data", [])
     }
