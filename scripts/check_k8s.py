@@ -11,15 +11,23 @@
   ExternalSecret mounted as files, never put in the environment.
 - The migration Job is an Argo CD PreSync hook; the ServiceMonitor selects the web Service; the
   PodMonitor selects the worker pods and scrapes a port they declare.
+- `--dockerfile FILE`: the image the manifests run agrees with them (`check_image`): its user is
+  every pod's runAsUser/runAsGroup, it exposes exactly the containers' ports, its default
+  command is the web container's program, static files are collected at build time, and every
+  path a container writes to (TMPDIR, PROMETHEUS_MULTIPROC_DIR, HEARTBEAT_DIR, ...) is on a
+  mounted volume (the root file system is read-only). `container_commands` lists every program
+  the manifests run, for tests/unit/ops/test_image.py to check against the image's contents.
 - `--promql FILE` writes the AnalysisTemplate's queries (arguments filled in) as a rule file,
   for `promtool check rules` to parse.
 
-Usage: python scripts/check_k8s.py RENDERED.yaml [--promql FILE]
+Usage: python scripts/check_k8s.py RENDERED.yaml [--dockerfile FILE] [--promql FILE]
 Runs in the k8s tools venv of scripts/check-k8s.sh; exits 1 listing every problem found.
 """
 
 import argparse
 import json
+import re
+import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -224,6 +232,188 @@ def _worker_monitor_problems(resources: list[Resource]) -> Iterator[str]:
             yield "the worker's metrics port is not its CELERY_METRICS_PORT"
 
 
+# --- the image -------------------------------------------------------------------------------
+
+# Workloads and the pod template they run (the Rollout runs the web Deployment's: workloadRef).
+_WORKLOAD_KINDS = {"Deployment", "Job"}
+# Environment variables naming a directory the process writes to at run time.
+_WRITTEN_DIRS = ("TMPDIR", "PROMETHEUS_MULTIPROC_DIR", "HEARTBEAT_DIR")
+
+
+def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of each instruction, continuation lines joined, comments gone."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, rest = (pending + line).partition(" ")
+        instructions.append((keyword.upper(), " ".join(rest.split())))
+        pending = ""
+    return instructions
+
+
+def final_stage(instructions: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The instructions of the last stage (the image that runs)."""
+    starts = [i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM"]
+    return instructions[starts[-1] :] if starts else instructions
+
+
+def image_env(stage: list[tuple[str, str]]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for keyword, args in stage:
+        if keyword == "ENV":
+            for item in shlex.split(args):
+                name, _, value = item.partition("=")
+                env[name] = value
+    return env
+
+
+def exec_form(args: str) -> list[str] | None:
+    try:
+        value = json.loads(args)
+    except json.JSONDecodeError:
+        return None
+    return [str(v) for v in value] if isinstance(value, list) else None
+
+
+def _workloads(resources: list[Resource]) -> Iterator[tuple[str, Resource]]:
+    for resource in resources:
+        if resource["kind"] in _WORKLOAD_KINDS:
+            yield f"{resource['kind']} {resource['metadata']['name']}", _pod_spec(resource)
+
+
+def container_env(resources: list[Resource], container: Resource) -> dict[str, str]:
+    """The literal environment of a container: its ConfigMaps' data, then its own `env`."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        name = source.get("configMapRef", {}).get("name")
+        config = _one(resources, "ConfigMap", name) if name else None
+        env.update((config or {}).get("data", {}))
+    env.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
+    return env
+
+
+def _writes_problems(
+    cname: str, env: dict[str, str], container: Resource, pod: Resource
+) -> Iterator[str]:
+    mounts = [m["mountPath"].rstrip("/") for m in container.get("volumeMounts", [])]
+    writable = [*mounts, "/dev/shm"]  # noqa: S108 - the container runtime's tmpfs
+    for name in _WRITTEN_DIRS:
+        if name in env:
+            path = env[name].rstrip("/")
+            if not any(path == m or path.startswith(m + "/") for m in writable):
+                yield f"{cname}: {name}={path} is not on a mounted volume"
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        if mount["name"] not in volumes:
+            yield f"{cname}: mounts {mount['name']}, which the pod does not define"
+
+
+def check_image(resources: list[Resource], dockerfile: str) -> Iterator[str]:
+    """The image (Dockerfile) and the workloads that run it agree."""
+    stage = final_stage(dockerfile_instructions(dockerfile))
+    users = [args for keyword, args in stage if keyword == "USER"]
+    user = users[-1] if users else "root"
+    if not re.fullmatch(r"[1-9][0-9]*:[1-9][0-9]*", user):
+        yield f"the image's USER must be a numeric non-root uid:gid, not {user!r}"
+    exposed = {
+        int(port.split("/")[0])
+        for keyword, args in stage
+        if keyword == "EXPOSE"
+        for port in args.split()
+    }
+    declared: set[int] = set()
+    for name, pod in _workloads(resources):
+        security = pod.get("securityContext", {})
+        wanted = f"{security.get('runAsUser')}:{security.get('runAsGroup')}"
+        if wanted != user:
+            yield f"{name}: runs as {wanted}, the image's user is {user}"
+        for container in pod["containers"]:
+            cname = f"{name}/{container['name']}"
+            if container.get("workingDir"):
+                yield f"{cname}: sets workingDir; the image's WORKDIR holds manage.py"
+            declared |= {p["containerPort"] for p in container.get("ports", [])}
+            env = container_env(resources, container)
+            yield from _writes_problems(cname, env, container, pod)
+    if exposed != declared:
+        yield f"the image exposes {sorted(exposed)}, the containers declare {sorted(declared)}"
+    yield from _image_build_problems(stage, resources)
+
+
+def _image_build_problems(stage: list[tuple[str, str]], resources: list[Resource]) -> Iterator[str]:
+    """Entry point, default command, settings profile, static files of the final stage."""
+    keywords = [keyword for keyword, _ in stage]
+    if "ENTRYPOINT" in keywords:
+        yield "the image must not set an ENTRYPOINT: the manifests' args are the whole command"
+    cmds = [exec_form(args) for keyword, args in stage if keyword == "CMD"]
+    web = _one(resources, "Deployment", "regsvc-web")
+    if not cmds or cmds[-1] is None:
+        yield "the image's CMD must be in exec (JSON) form"
+    elif web is not None:
+        web_args = _pod_spec(web)["containers"][0].get("args", [])
+        positional = [a for a in cmds[-1] if not a.startswith("-")]
+        if positional != [a for a in web_args if not a.startswith("-")]:
+            yield f"the image's CMD {positional} is not the web container's program {web_args}"
+    env = image_env(stage)
+    if env.get("REGSVC_ENV") != "production":
+        yield "the image must default to the production settings (REGSVC_ENV=production)"
+    collected = [
+        i
+        for i, (keyword, args) in enumerate(stage)
+        if keyword == "RUN" and "manage.py collectstatic" in args
+    ]
+    copies = [i for i, keyword in enumerate(keywords) if keyword == "COPY"]
+    if not env.get("STATIC_ROOT") or not collected or collected[0] < max(copies, default=0):
+        yield "static files must be collected at build time, after the code, into STATIC_ROOT"
+    elif "USER" in keywords and collected[0] > keywords.index("USER"):
+        yield "collectstatic must run before USER (the code stays owned by root)"
+
+
+def _shell_commands(script: str) -> Iterator[list[str]]:
+    """The simple commands of a `sh -c` script: split on ; & | and drop `exec` and VAR=value."""
+    lexer = shlex.shlex(script, posix=True, punctuation_chars=";&|")
+    lexer.whitespace_split = True
+    command: list[str] = []
+    for token in [*lexer, ";"]:
+        if token and set(token) <= set(";&|"):
+            while command and (command[0] == "exec" or re.match(r"^[A-Z_]+=", command[0])):
+                command.pop(0)
+            if command:
+                yield command
+            command = []
+        else:
+            command.append(token)
+
+
+def _argvs(argv: list[str]) -> Iterator[list[str]]:
+    if len(argv) >= 3 and argv[0] == "sh" and argv[1] == "-c":
+        yield ["sh"]
+        yield from _shell_commands(argv[2])
+    else:
+        yield argv
+
+
+def container_commands(resources: list[Resource]) -> Iterator[tuple[str, list[str]]]:
+    """(where, argv) of every program the manifests run: containers and exec probes (a
+    `sh -c` script counts as `sh` and each command in it)."""
+    for name, pod in _workloads(resources):
+        for container in pod["containers"]:
+            cname = f"{name}/{container['name']}"
+            argv = [*container.get("command", []), *container.get("args", [])]
+            for each in _argvs(argv):
+                yield cname, each
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                command = container.get(probe, {}).get("exec", {}).get("command")
+                if command:
+                    for each in _argvs(command):
+                        yield f"{cname} {probe}", each
+
+
 def analysis_rule_file(resources: list[Resource]) -> Resource:
     """The AnalysisTemplate's queries as recording rules, arguments filled in, for promtool."""
     template = _one(resources, "AnalysisTemplate", "regsvc-slo")
@@ -240,6 +430,7 @@ def main() -> int:
     """Run every check on one rendered overlay."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rendered", type=Path)
+    parser.add_argument("--dockerfile", type=Path, help="check the image against the workloads")
     parser.add_argument("--promql", type=Path, help="write the analysis queries here")
     args = parser.parse_args()
     resources = [r for r in yaml.safe_load_all(args.rendered.read_text()) if r]
@@ -249,6 +440,8 @@ def main() -> int:
         *check_secrets(resources),
         *check_wiring(resources),
     ]
+    if args.dockerfile:
+        problems += check_image(resources, args.dockerfile.read_text())
     if args.promql:
         args.promql.write_text(yaml.safe_dump(analysis_rule_file(resources), sort_keys=False))
     for problem in problems:

@@ -148,6 +148,8 @@ class _State:
     provider: TracerProvider | None = None
     pid: int = 0
     instrumentors: list[Any] = field(default_factory=list)
+    # Tracers by name, with the provider that made them: `get_tracer` builds a new one each call.
+    tracers: dict[str, tuple[TracerProvider, trace.Tracer]] = field(default_factory=dict)
 
 
 _state = _State()
@@ -155,8 +157,12 @@ _state = _State()
 
 def tracer(name: str = TRACER_NAME) -> trace.Tracer:
     """This process's tracer (a no-op one until `setup_tracing` installed a provider)."""
-    if _state.provider is not None:
-        return _state.provider.get_tracer(name)
+    provider = _state.provider
+    if provider is not None:
+        cached = _state.tracers.get(name)
+        if cached is None or cached[0] is not provider:
+            cached = _state.tracers[name] = (provider, provider.get_tracer(name))
+        return cached[1]
     return trace.get_tracer(name)
 
 
@@ -321,6 +327,7 @@ def setup_tracing(
     if set_global:
         trace.set_tracer_provider(provider)
     _state.provider, _state.pid = provider, os.getpid()
+    _state.tracers.clear()  # tracers of a provider from before a fork
     _state.instrumentors = _instrument(provider)
     return provider
 
@@ -357,6 +364,7 @@ def shutdown_tracing() -> None:
     if _state.provider is not None:
         _state.provider.shutdown()
     _state.provider, _state.pid, _state.instrumentors = None, 0, []
+    _state.tracers.clear()
 
 
 @contextmanager

@@ -17,14 +17,21 @@ from django.db import connections
 from django.test import Client
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
 from outbox.consumer import InboxStreamConsumer
 from outbox.envelope import STREAM_FIELD
 from outbox.relaydb import close_all_relay_connections
 from outbox.services.relay import relay_drain
+from tenancy.db import tenant_scope
 from tenancy.models import Role
-from tenancy.tracing import setup_tracing, shutdown_tracing, tracing_enabled
+from tenancy.tracing import (
+    format_traceparent,
+    setup_tracing,
+    shutdown_tracing,
+    tracer,
+    tracing_enabled,
+)
 from tests.factories import make_api_key, make_tenant
 from tests.integration.outbox.helpers import (
     cloudevent,
@@ -32,6 +39,7 @@ from tests.integration.outbox.helpers import (
     entitlement_data,
     stream_events,
 )
+from tests.integration.test_outbox import break_glass, registered
 from tests.patient_builders import api_body, patient_data
 
 CALLER_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -128,17 +136,28 @@ def test_a_registration_is_traced_through_outbox_relay_and_inbox(spans, bus, own
     assert span_id == _hex(service.context.span_id, 16)
     assert flags == "01"
 
-    # The relay's publish span links to the event's trace; the CloudEvent carries it on.
+    # The relay publishes the event in a span of its own, a child of the service that wrote
+    # the row, linked to the relay's batch; the CloudEvent names that publish span.
     spans.clear()
     assert relay_drain().published == 1
-    [publish] = [s for s in spans.get_finished_spans() if s.name == "outbox publish"]
-    assert publish.kind == SpanKind.PRODUCER
-    assert publish.attributes["messaging.batch.message_count"] == 1
+    stream = f"{settings.OUTBOX_STREAM_PREFIX}patient"
+    finished = spans.get_finished_spans()
+    [batch] = [s for s in finished if s.name == "outbox relay batch"]
+    assert batch.attributes["messaging.batch.message_count"] == 1
     assert [
-        (_hex(link.context.trace_id, 32), _hex(link.context.span_id, 16)) for link in publish.links
+        (_hex(link.context.trace_id, 32), _hex(link.context.span_id, 16)) for link in batch.links
     ] == [(trace_id, span_id)]
-    [published] = stream_events(bus, f"{settings.OUTBOX_STREAM_PREFIX}patient")
-    assert published["traceparent"] == row_traceparent
+    [publish] = [s for s in finished if s.name == f"publish {stream}"]
+    assert publish.kind == SpanKind.PRODUCER
+    assert _hex(publish.context.trace_id, 32) == CALLER_TRACE_ID
+    assert _hex(publish.parent.span_id, 16) == span_id  # the service that wrote the row
+    assert [link.context.span_id for link in publish.links] == [batch.context.span_id]
+    [published] = stream_events(bus, stream)
+    assert publish.attributes["messaging.message.id"] == published["id"]
+    assert publish.attributes["cloudevents.event_type"] == "patient.registered"
+    assert publish.status.is_ok
+    publish_traceparent = f"00-{CALLER_TRACE_ID}-{_hex(publish.context.span_id, 16)}-01"
+    assert published["traceparent"] == publish_traceparent
 
     # A consumer of that event answers with a message of its own, continuing the same trace:
     # the inbox's consumer span is a child of the context the message names.
@@ -160,7 +179,7 @@ def test_a_registration_is_traced_through_outbox_relay_and_inbox(spans, bus, own
     [process] = [s for s in finished if s.name == "inbox process licensing.entitlement-changed"]
     assert process.kind == SpanKind.CONSUMER
     assert _hex(process.context.trace_id, 32) == CALLER_TRACE_ID
-    assert _hex(process.parent.span_id, 16) == span_id
+    assert process.parent.span_id == publish.context.span_id  # request → row → publish → here
     assert process.attributes["regsvc.tenant_id"] == str(tenant.id)
     index = _by_id(finished)
     assert any(
@@ -168,6 +187,69 @@ def test_a_registration_is_traced_through_outbox_relay_and_inbox(spans, bus, own
         for s in finished
         if s.attributes.get("db.system") == "postgresql"
     ), "the handler's SQL runs inside the consumer span"
+
+
+def test_each_event_of_a_batch_is_published_in_its_own_span(spans, bus):
+    """Three events written in three traces and relayed in one batch: three publish spans, each
+    a child of the span that wrote its row, each CloudEvent naming its own publish span; the
+    event the bus refuses ends in an error."""
+    bus.set(f"{settings.OUTBOX_STREAM_PREFIX}security", "not a stream")  # XADD fails: WRONGTYPE
+    tenant = make_tenant()
+    producers: dict[str, SpanContext] = {}
+    for name, enqueue in (("a", registered), ("b", registered), ("c", break_glass)):
+        with tracer().start_as_current_span(f"producer {name}") as span:
+            with tenant_scope(tenant.id):
+                event = enqueue(uuid.uuid4())
+            producers[str(event.event_id)] = span.get_span_context()
+    spans.clear()
+
+    result = relay_drain()
+
+    assert (result.batches, result.published, result.failed) == (2, 2, 1)  # then a quiet batch
+    finished = spans.get_finished_spans()
+    [batch] = [s for s in finished if s.name == "outbox relay batch"]
+    publishes = {
+        s.attributes["messaging.message.id"]: s
+        for s in finished
+        if s.kind == SpanKind.PRODUCER and s.name.startswith("publish ")
+    }
+    assert set(publishes) == set(producers)
+    for event_id, publish in publishes.items():
+        producer = producers[event_id]
+        assert publish.context.trace_id == producer.trace_id
+        assert publish.parent.span_id == producer.span_id
+        assert [link.context.span_id for link in publish.links] == [batch.context.span_id]
+    assert {(link.context.trace_id, link.context.span_id) for link in batch.links} == {
+        (p.trace_id, p.span_id) for p in producers.values()
+    }
+    delivered = stream_events(bus, f"{settings.OUTBOX_STREAM_PREFIX}patient")
+    assert len(delivered) == 2
+    for cloud_event in delivered:
+        publish = publishes[cloud_event["id"]]
+        assert publish.status.is_ok
+        assert cloud_event["traceparent"] == format_traceparent(publish.context)
+    [refused] = [s for s in publishes.values() if s.name.endswith(".security")]
+    assert refused.status.status_code == StatusCode.ERROR
+    assert refused.attributes["error.type"] == "publish_failed"
+
+
+def test_an_event_of_an_unsampled_trace_gets_no_publish_span(spans, bus, owner_connection):
+    """Nothing of an unsampled trace is recorded, so the relay spends nothing on it: the event
+    goes out with the context stored on its row."""
+    key = make_api_key(make_tenant(), Role.FRONT_DESK)
+    unsampled = f"00-{CALLER_TRACE_ID}-00f067aa0ba902b7-00"
+    response = _register(Client(), key, api_body(patient_data()), traceparent=unsampled)
+    assert response.status_code == 201, response.content
+    [(stored,)] = owner_connection.execute("SELECT traceparent FROM outbox_outboxevent")
+    assert stored.startswith(f"00-{CALLER_TRACE_ID}-")
+    assert stored.endswith("-00")
+    spans.clear()
+
+    assert relay_drain().published == 1
+
+    assert not [s for s in spans.get_finished_spans() if s.kind == SpanKind.PRODUCER]
+    [published] = stream_events(bus, f"{settings.OUTBOX_STREAM_PREFIX}patient")
+    assert published["traceparent"] == stored
 
 
 def _every_text(finished: tuple[ReadableSpan, ...]) -> list[str]:

@@ -1,4 +1,7 @@
-"""`manage.py outbox_relay`: run the relay as a long-lived process (instead of Celery tasks)."""
+"""`manage.py outbox_relay`: run the relay as a long-lived process (instead of Celery tasks).
+
+Each time round the loop it beats the `relay` heartbeat, which its liveness probe checks
+(`manage.py heartbeat_check relay`): a relay stuck in a batch stops beating and is restarted."""
 
 import signal
 import time
@@ -9,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from outbox.relaydb import close_all_relay_connections
 from outbox.services.relay import relay_drain
+from tenancy.heartbeat import heartbeat
 
 
 class Command(BaseCommand):
@@ -40,6 +44,7 @@ class Command(BaseCommand):
         try:
             while not stopping:
                 result = relay_drain(batch_size=options["batch_size"], time_budget=1.0)
+                heartbeat("relay")  # the liveness probe: `heartbeat_check relay`
                 published += result.published
                 if options["once"] or (deadline is not None and time.monotonic() >= deadline):
                     break

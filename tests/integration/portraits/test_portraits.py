@@ -261,7 +261,9 @@ class TestApi:
         assert client.get(url, headers=desk.header).status_code == 404
 
 
-def _settings_import(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _settings_import(
+    env: dict[str, str], code: str = "print('started')"
+) -> subprocess.CompletedProcess[str]:
     base = {
         "PATH": os.environ.get("PATH", ""),
         "REGSVC_ENV": "production",
@@ -273,8 +275,12 @@ def _settings_import(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         "ALLOWED_HOSTS": "example.org",
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
-    return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+    return subprocess.run(  # noqa: S603 - this interpreter, the test's own code
+        [
+            sys.executable,
+            "-c",
+            f"import django; django.setup(); from django.conf import settings; {code}",
+        ],
         env={**base, **env},
         capture_output=True,
         text=True,
@@ -288,7 +294,10 @@ class TestProductionKeys:
     def test_refuses_to_start_without_a_key(self):
         result = _settings_import({})
         assert result.returncode != 0
-        assert "PORTRAIT_KEYS or PORTRAIT_KEYS_FILE must be set in production" in result.stderr
+        assert (
+            "PORTRAIT_KEYS, PORTRAIT_KEYS_FILE or PORTRAIT_KEK_DIR must be set in production"
+            in result.stderr
+        )
 
     def test_refuses_a_malformed_key_without_printing_it(self):
         result = _settings_import({"PORTRAIT_KEYS": "k1:c2hvcnQ="})
@@ -303,3 +312,24 @@ class TestProductionKeys:
         assert "started" in result.stdout
         wrong = _settings_import({"PORTRAIT_KEYS_FILE": str(keys), "PORTRAIT_ACTIVE_KEY_ID": "x"})
         assert "PORTRAIT_ACTIVE_KEY_ID names no key" in wrong.stderr
+
+    def test_starts_with_a_mounted_key_directory_and_wraps_with_the_newest_id(self, tmp_path):
+        # As a Kubernetes secret volume: one file per key id, plus its own `..data` entries.
+        (tmp_path / "kek-2026-01").write_text(b64(os.urandom(32)) + "\n")
+        (tmp_path / "kek-2026-11").write_text(b64(os.urandom(32)))
+        (tmp_path / "..data").mkdir()
+        result = _settings_import(
+            {"PORTRAIT_KEK_DIR": str(tmp_path)},
+            code="print(sorted(settings.PORTRAIT_KEYS), settings.PORTRAIT_ACTIVE_KEY_ID)",
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "['kek-2026-01', 'kek-2026-11'] kek-2026-11"
+        (tmp_path / "kek-2026-12").write_text("c2hvcnQ=")
+        short = _settings_import({"PORTRAIT_KEK_DIR": str(tmp_path)})
+        assert short.returncode != 0
+        assert "c2hvcnQ" not in short.stderr
+
+    def test_a_process_that_never_touches_portraits_starts_without_a_key(self):
+        result = _settings_import({"PORTRAIT_KEYS_REQUIRED": "0"})
+        assert result.returncode == 0, result.stderr
+        assert "started" in result.stdout
