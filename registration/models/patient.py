@@ -43,6 +43,9 @@ class Patient(TenantOwnedModel):
         max_length=16, choices=Confidentiality.choices, default=Confidentiality.NORMAL
     )
     preferred_facility = models.CharField(max_length=64, blank=True)
+    # FHIR's patient-mothersMaidenName extension; PDQm searches it. A database default too,
+    # so that bulk loads' INSERT … SELECT (and the previous release's INSERTs) need not name it.
+    mothers_maiden_name = models.CharField(max_length=100, blank=True, default="", db_default="")
     version = models.PositiveIntegerField(default=1)
     sort_name = models.CharField(max_length=220, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -81,6 +84,12 @@ class Patient(TenantOwnedModel):
                 name="patient_deceased_idx",
             ),
             models.Index(fields=["tenant", "enterprise_id"], name="patient_enterprise_idx"),
+            models.Index(
+                Upper("mothers_maiden_name"),
+                "tenant",
+                condition=~models.Q(mothers_maiden_name=""),
+                name="patient_maiden_name_idx",
+            ),
         ]
 
     def __str__(self) -> str:

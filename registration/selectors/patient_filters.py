@@ -12,6 +12,7 @@ from uuid import UUID
 
 from django.db.models import CharField, Exists, F, Func, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Upper
+from django.db.models.lookups import StartsWith
 
 from registration.models import (
     Patient,
@@ -100,6 +101,14 @@ def address_condition(column: str | None, value: str, how: TextMatch) -> Q:
         for part in ADDRESS_COLUMNS:
             condition |= _text(part, value, how)
     return Q(Exists(addresses.filter(condition)))
+
+
+def mothers_maiden_name_condition(value: str, how: TextMatch) -> Q:
+    """The mother's maiden name matches `value` (case-insensitive; :exact as stored)."""
+    if how is TextMatch.STARTS:
+        # Prefix on upper(...): the form the (tenant, upper(mothers_maiden_name)) index holds.
+        return Q(StartsWith(Upper("mothers_maiden_name"), value.upper()))
+    return _text("mothers_maiden_name", value, how)
 
 
 def _text(column: str, value: str, how: TextMatch) -> Q:

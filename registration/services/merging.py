@@ -60,6 +60,7 @@ SCALAR_FIELDS = (
     "marital_status",
     "confidentiality",
     "preferred_facility",
+    "mothers_maiden_name",
 )
 # Record fields stored as child lists the merge may rewrite on the survivor.
 LIST_FIELDS = ("names", "telecoms", "addresses", "contacts")

@@ -192,6 +192,7 @@ def _apply_scalars(patient: Patient, data: PatientInput) -> None:
     patient.marital_status = data.marital_status
     patient.confidentiality = data.confidentiality
     patient.preferred_facility = data.preferred_facility
+    patient.mothers_maiden_name = data.mothers_maiden_name
     patient.sort_name = sort_name(data)
 
 
@@ -499,6 +500,7 @@ def patient_input_of(patient: Patient) -> PatientInput:
         marital_status=patient.marital_status,
         confidentiality=patient.confidentiality,
         preferred_facility=patient.preferred_facility,
+        mothers_maiden_name=patient.mothers_maiden_name,
     )
 
 

@@ -27,6 +27,7 @@ def people():
         names=(NameInput(family="Müller-Lüdenscheidt", given=("Jürgen", "Max")),),
         birth_date=date(1971, 4, 9),
         gender="male",
+        mothers_maiden_name="Schäfer",
         identifiers=(IdentifierInput(system=SYSTEM, value="T-100"),),
         telecoms=(
             TelecomInput(system="phone", value="+49 30 1234567"),
@@ -46,6 +47,7 @@ def people():
         names=(NameInput(family="Santos", given=("Ana",)),),
         birth_date=date(1990, 12, 31),
         gender="female",
+        mothers_maiden_name="Ferreira",
         identifiers=(IdentifierInput(system="urn:oid:1.2.3.98", value="O-200"),),
         telecoms=(TelecomInput(system="phone", value="+351 21 765 4321"),),
         addresses=(AddressInput(city="Lisbon", state="LX", postal_code="1100-148", country="PT"),),
@@ -106,6 +108,9 @@ EXAMPLES = {
     "address-country:exact": (lambda t: "DE", lambda t: "de"),
     "address-country:contains": (lambda t: "e", lambda t: "t"),
     "gender": (lambda t: "male", lambda t: "female"),
+    "mothersMaidenName": (lambda t: "SCHÄ", lambda t: "fer"),
+    "mothersMaidenName:exact": (lambda t: "Schäfer", lambda t: "schäfer"),
+    "mothersMaidenName:contains": (lambda t: "äfe", lambda t: "eir"),
 }
 
 
@@ -208,7 +213,8 @@ def test_paging_links_sort_total_and_summary(people):
         {"identifier": "|"},
         {"family": ""},
         {"_page_token": "forged"},
-        {"mothersMaidenName": "x"},
+        {"mothersMaidenName:fuzzy": "x"},
+        {"mothersMaidenName": ""},
     ],
 )
 def test_unknown_or_malformed_parameters_are_400(people, params):
