@@ -36,17 +36,21 @@ from registration.fhir.mapping import (
 from registration.fhir.operations import OperationCall, patient_operation
 from registration.fhir.outcome import FHIR_JSON, fhir_error_response
 from registration.fhir.search import PAGE_TOKEN, SearchParameterError, parse_search
-from registration.models import Patient
-from registration.selectors.access import patients_access, require_patient_access
+from registration.models import Confidentiality, Patient
+from registration.selectors.access import (
+    patient_access,
+    patients_access,
+    require_patient_access,
+)
 from registration.selectors.patient_filters import patients_where
 from registration.selectors.patients import patient_get
 from registration.selectors.portraits import with_portrait_rows
+from registration.selectors.versions import patient_version_get, patient_version_list
 from registration.services.patients import patient_access_log, patient_register, patient_update
 from tenancy.api.permissions import HasTenantRole, request_principal
 from tenancy.errors import FieldError, NotFoundError, PreconditionFailedError
 from tenancy.modules import PUBLIC
 from tenancy.principal import Principal
-from tenancy.selectors.audit import audit_event_list
 
 # Non-standard, documented: FHIR create has no way to say "I checked the likely duplicates".
 DUPLICATE_OVERRIDE_HEADER = "X-Duplicate-Override-Reason"
@@ -276,50 +280,79 @@ class PatientInstanceView(FhirView):
 
 
 class PatientVersionView(FhirView):
-    """`vread`: only the current version's content is kept (older ones: 404, explained)."""
+    """`vread`: any version this server still holds (every version since versions are kept)."""
 
     def get(self, request: Request, patient_id: UUID, version_id: str) -> Response:
+        principal = request_principal(request)
         patient = patient_get(patient_id=patient_id)
-        require_patient_access(request_principal(request), patient)
-        if version_id != str(patient.version):
+        access = require_patient_access(principal, patient)
+        found = (
+            patient_version_get(patient=patient, version=int(version_id))
+            if version_id.isdigit()
+            else None
+        )
+        if found is None:
             older = version_id.isdigit() and 1 <= int(version_id) < patient.version
             raise NotFoundError(
-                "This server keeps only the current version's content; that version "
-                "existed but is not retained."
+                "That version existed but was superseded before this server kept versions."
                 if older
                 else "No such version."
             )
-        return _resource_response(opened_patient(request, patient_id), request)
-
-
-_HISTORY_METHODS = {"patient.registered": ("POST", "201 Created")}
+        if found is not patient:
+            # The rules of the version read: a version that was restricted needs a grant too.
+            access = require_patient_access(principal, found)
+        patient_access_log(
+            actor=principal, patient_ids=[patient.id], details={patient.id: access.audit_details()}
+        )
+        return _resource_response(found, request)
 
 
 class PatientHistoryView(FhirView):
-    """`history-instance`: every version from the audit trail; content for the current one."""
+    """`history-instance`: every version still held, newest first, each with its content."""
 
     def get(self, request: Request, patient_id: UUID) -> Response:
+        unsupported = sorted(set(request.query_params) - {"_format"})
+        if unsupported:
+            raise SearchParameterError(
+                "History parameters (_since, _at, _count, …) are not supported.",
+                errors=[
+                    FieldError(name, "invalid", "Not supported by this server.")
+                    for name in unsupported
+                ],
+            )
         patient = opened_patient(request, patient_id)
-        events = audit_event_list(object_type="patient", object_id=str(patient_id)).filter(
-            details__has_key="version"
-        )
+        versions = patient_version_list(patient=patient)
+        # The caller may open the current record; a version that was restricted then is
+        # shown masked unless the caller holds a grant (the same answer as a search).
+        principal = request_principal(request)
+        grant: list[bool] = []  # asked once, on the first restricted older version
+
+        def allowed(version: Patient) -> bool:
+            if version is patient or version.confidentiality != Confidentiality.RESTRICTED:
+                return True
+            if not grant:
+                grant.append(patient_access(principal, version).allowed)
+            return grant[0]
+
         url = f"{base_url(request)}/Patient/{patient_id}"
         entries = []
-        for event in events:
-            version = event.details["version"]
-            method, status = _HISTORY_METHODS.get(event.action, ("PUT", "200 OK"))
-            entry: dict[str, Any] = {
-                "fullUrl": url,
-                "request": {"method": method, "url": "Patient" if method == "POST" else url},
-                "response": {
-                    "status": status,
-                    "etag": f'W/"{version}"',
-                    "lastModified": event.occurred_at.isoformat(timespec="milliseconds"),
-                },
-            }
-            if version == patient.version:
-                entry["resource"] = patient_json(patient)
-            entries.append(entry)
+        for version in versions:
+            created = version.version == 1
+            entries.append(
+                {
+                    "fullUrl": url,
+                    "resource": _shown(version, allowed=allowed(version)),
+                    "request": {
+                        "method": "POST" if created else "PUT",
+                        "url": "Patient" if created else f"Patient/{patient_id}",
+                    },
+                    "response": {
+                        "status": "201 Created" if created else "200 OK",
+                        "etag": f'W/"{version.version}"',
+                        "lastModified": version.updated_at.isoformat(timespec="milliseconds"),
+                    },
+                }
+            )
         return Response(
             {
                 "resourceType": "Bundle",

@@ -44,6 +44,7 @@ from registration.services.search_keys import (
     telecom_key,
 )
 from registration.services.validation import validate_identifier_list, validate_patient
+from registration.services.versions import patient_versions_retain
 from tenancy.db import current_tenant_id
 from tenancy.errors import (
     ConflictError,
@@ -531,6 +532,7 @@ def _apply_update(
     changed = _changed_fields(before, data)
     if not changed:
         return patient
+    patient_versions_retain([patient.id])
     if "identifiers" in changed:
         _replace_identifiers(patient, before, data)
     _replace_children(patient, data, changed)
@@ -630,6 +632,7 @@ def patient_deactivate(
     with transaction.atomic():
         patient = _locked_patient(patient_id, expected_version)
         _require_active(patient)
+        patient_versions_retain([patient.id])
         patient.active = False
         patient.deactivated_at = timezone.now()
         patient.deactivation_reason = text
@@ -669,6 +672,7 @@ def identifier_add(
         patient = _locked_patient(patient_id, expected_version)
         _require_active(patient)
         _check_identifiers_free((identifier,), patient_id=None, prefix="identifier")
+        patient_versions_retain([patient.id])
         _insert_identifiers(patient, (identifier,))
         row = PatientIdentifier.objects.get(
             patient=patient,
@@ -711,6 +715,7 @@ def identifier_retire(
             raise NotFoundError("No such identifier.")
         if row.retired_at is not None:
             raise ConflictError("The identifier is already retired.")
+        patient_versions_retain([patient.id])
         row.retired_at = timezone.now()
         row.retired_reason = text
         row.save(update_fields=["retired_at", "retired_reason"])
