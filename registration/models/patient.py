@@ -146,6 +146,9 @@ class PatientName(TenantOwnedModel):
     period_end = models.DateField(null=True, blank=True)
     family_folded = models.CharField(max_length=100, blank=True)
     given_folded = models.CharField(max_length=100, blank=True)
+    # Every given name folded, space-separated: FHIR `given` matches any given name (the
+    # columns above hold the first one, which the matcher's keys are built on).
+    given_names_folded = models.CharField(max_length=520, blank=True, default="", db_default="")
     # Matching keys (see docs/MATCHING.md): Metaphone of the family and first given name, and
     # the patient's birth year copied onto each name so one table answers a blocking pass.
     family_phonetic = models.CharField(max_length=40, blank=True)
@@ -170,6 +173,9 @@ class PatientName(TenantOwnedModel):
             ),
             GinIndex(OpClass("family_folded", name="gin_trgm_ops"), name="name_family_trgm_idx"),
             GinIndex(OpClass("given_folded", name="gin_trgm_ops"), name="name_given_trgm_idx"),
+            GinIndex(
+                OpClass("given_names_folded", name="gin_trgm_ops"), name="name_givens_trgm_idx"
+            ),
             *_bucketed_trigram_indexes(),
         ]
 

@@ -40,20 +40,31 @@ def _folded(column: str, value: str, how: TextMatch) -> Q:
     return Q(**{f"{column}_folded__startswith": text})
 
 
+def _given_condition(value: str, how: TextMatch) -> Q:
+    """Any given name matches: a word prefix (or, :contains, anywhere) of the folded given
+    names; :exact, one given name exactly as stored. The trigram index serves all three."""
+    text = fold(value)
+    if how is TextMatch.EXACT:
+        return Q(given_names_folded__contains=text) & Q(given__contains=[value])
+    if how is TextMatch.CONTAINS:
+        return Q(given_names_folded__contains=text)
+    return Q(given_names_folded__startswith=text) | Q(given_names_folded__contains=f" {text}")
+
+
 def name_condition(part: str, value: str, how: TextMatch) -> Q:
     """A name part (`family`, `given`, or `name` = either) matches `value`.
 
-    `given` compares the first given name (the indexed one); `:exact` also requires the stored
+    `given` compares every given name, not only the first; `:exact` also requires the stored
     text to be exactly `value`.
     """
     names = PatientName.objects.filter(patient=OuterRef("pk"))
     columns = ("family", "given") if part == "name" else (part,)
     condition = Q()
     for column in columns:
-        if how is TextMatch.EXACT:
-            exact = Q(**{f"{column}_folded": fold(value)})
-            exact &= Q(family=value) if column == "family" else Q(given__0=value)
-            condition |= exact
+        if column == "given":
+            condition |= _given_condition(value, how)
+        elif how is TextMatch.EXACT:
+            condition |= Q(family_folded=fold(value), family=value)
         else:
             condition |= _folded(column, value, how)
     return Q(Exists(names.filter(condition)))

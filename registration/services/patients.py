@@ -214,6 +214,7 @@ def _name_row(
         period_end=name.period_end,
         family_folded=keys.family_folded,
         given_folded=keys.given_folded,
+        given_names_folded=keys.given_names_folded,
         family_phonetic=keys.family_phonetic,
         given_phonetic=keys.given_phonetic,
         birth_year=keys.birth_year,

@@ -1,13 +1,17 @@
 """PDQm (ITI-78) search: every declared parameter works, paging, totals, 400s."""
 
+import importlib
 from datetime import date
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from registration.fhir.capability import capability_statement
 from registration.fhir.search import SEARCH_PARAMETERS
+from registration.models import PatientName
 from registration.services.inputs import AddressInput, IdentifierInput, NameInput, TelecomInput
 from registration.services.patients import patient_deactivate, patient_register
 from tenancy.db import tenant_scope
@@ -83,7 +87,7 @@ EXAMPLES = {
     "family": (lambda t: "muller", lambda t: "santos"),
     "family:exact": (lambda t: "Müller-Lüdenscheidt", lambda t: "müller-lüdenscheidt"),
     "family:contains": (lambda t: "ludensch", lambda t: "xyz"),
-    "given": (lambda t: "JUR", lambda t: "max"),
+    "given": (lambda t: "JUR", lambda t: "gil"),
     "given:exact": (lambda t: "Jürgen", lambda t: "Jur"),
     "given:contains": (lambda t: "urge", lambda t: "ana"),
     "name": (lambda t: "jurgen", lambda t: "ana"),
@@ -127,6 +131,31 @@ def test_every_declared_parameter_and_modifier_is_implemented(people):
     for name, (hit, miss) in EXAMPLES.items():
         assert str(target.id) in _ids(client, {name: hit(target)}), name
         assert str(target.id) not in _ids(client, {name: miss(target)}), name
+
+
+def test_given_matches_any_given_name_not_only_the_first(people):
+    client, target, _, _ = people
+    t = str(target.id)
+    assert t in _ids(client, {"given": "max"})  # the second given name
+    assert t in _ids(client, {"given": "MA"})
+    assert t not in _ids(client, {"given": "ax"})  # a prefix of a word, not the middle
+    assert t in _ids(client, {"given:contains": "ax"})
+    assert t in _ids(client, {"given:exact": "Max"})
+    assert t not in _ids(client, {"given:exact": "max"})
+    assert t in _ids(client, {"name": "max"})
+    assert t in _ids(client, {"given": "max", "family": "muller"})
+
+
+def test_names_written_before_the_column_existed_are_backfilled(people):
+    client, target, _, _ = people
+    migration = importlib.import_module("registration.migrations.0010_given_names_folded")
+    with tenant_scope(target.tenant_id):
+        PatientName.objects.filter(patient=target).update(given_names_folded="")
+    assert str(target.id) not in _ids(client, {"given": "max"})
+    with tenant_scope(target.tenant_id):
+        migration.backfill_given_names(None, SimpleNamespace(connection=connection))
+        assert PatientName.objects.get(patient=target).given_names_folded == "jurgen max"
+    assert str(target.id) in _ids(client, {"given": "max"})
 
 
 def test_identifier_forms_and_birthdate_prefixes(people):
