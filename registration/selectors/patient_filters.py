@@ -8,6 +8,7 @@ level security keeps every condition inside the caller's tenant.
 from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from django.db.models import CharField, Exists, F, Func, OuterRef, Q, QuerySet, Value
@@ -146,6 +147,38 @@ def birth_date_condition(prefix: str, low: date, high: date) -> Q:
 def id_condition(ids: Sequence[UUID]) -> Q:
     """One of these patients."""
     return Q(id__in=list(ids))
+
+
+def _reversed(column: str) -> str:
+    return column[1:] if column.startswith("-") else f"-{column}"
+
+
+def reversed_order(order_by: Sequence[str]) -> tuple[str, ...]:
+    """The same order backwards (PostgreSQL puts NULLs last ascending and first descending, so
+    flipping every column's direction reverses the whole order, NULLs included)."""
+    return tuple(_reversed(column) for column in order_by)
+
+
+def keyset_after(order_by: Sequence[str], values: Sequence[Any]) -> Q:
+    """Patients strictly after the row whose sort values are `values`, in `order_by` (which
+    ends with the unique id): keyset paging, no offset, whatever the depth."""
+    condition = Q(pk__in=[])
+    same = Q()
+    for column, value in zip(order_by, values, strict=True):
+        name = column.removeprefix("-")
+        descending = column.startswith("-")
+        if value is None:
+            # NULLs come last ascending (nothing after them) and first descending.
+            beyond = Q(**{f"{name}__isnull": False}) if descending else Q(pk__in=[])
+            equal = Q(**{f"{name}__isnull": True})
+        else:
+            beyond = Q(**{f"{name}__{'lt' if descending else 'gt'}": value})
+            if not descending:
+                beyond |= Q(**{f"{name}__isnull": True})
+            equal = Q(**{name: value})
+        condition |= same & beyond
+        same &= equal
+    return condition
 
 
 def patients_where(

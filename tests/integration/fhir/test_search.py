@@ -255,6 +255,50 @@ def test_unknown_or_malformed_parameters_are_400(people, params):
     assert body["issue"][0]["code"] == "invalid"
 
 
+def _links(body):
+    return {link["relation"]: link["url"] for link in body["link"]}
+
+
+@pytest.mark.parametrize(
+    "sort",
+    ["family", "-family", "birthdate", "-birthdate", "-_lastUpdated", "-_id", "birthdate,-family"],
+)
+def test_keyset_pages_walk_every_result_once_both_ways(people, sort):
+    client, target, _, _ = people
+    with tenant_scope(target.tenant_id):
+        for given in ("Ana", "Bea", "Cai"):  # no birth date: NULLs sort last, or first reversed
+            patient_register(
+                actor=None,
+                data=patient_data(
+                    names=(NameInput(family="Nobirth", given=(given,)),), birth_date=None
+                ),
+                duplicate_override_reason="test: distinct people",
+            )
+    everything = [
+        e["resource"]["id"]
+        for e in client.get("/fhir/Patient", {"_sort": sort, "_count": 100}).json()["entry"]
+    ]
+    assert len(everything) == 6
+    pages, url = [], f"/fhir/Patient?{urlencode({'_sort': sort, '_count': 2})}"
+    while url:
+        body = client.get(url).json()
+        strict_parse(body)
+        pages.append([e["resource"]["id"] for e in body["entry"]])
+        again = client.get(_links(body)["self"]).json()
+        assert [e["resource"]["id"] for e in again["entry"]] == pages[-1]
+        url = _links(body).get("next")
+    assert [pid for page in pages for pid in page] == everything
+    assert [len(page) for page in pages] == [2, 2, 2]
+    # Back from the last page, through `previous`, to the first (which has no `previous`).
+    back, url = [], _links(body).get("previous")
+    while url:
+        body = client.get(url).json()
+        back.insert(0, [e["resource"]["id"] for e in body["entry"]])
+        url = _links(body).get("previous")
+    assert back == pages[:-1]
+    assert "next" in _links(body)
+
+
 def test_a_page_token_only_fits_its_own_search(people):
     client = people[0]
     body = client.get("/fhir/Patient", {"_count": 1}).json()
