@@ -290,7 +290,8 @@ def test_keyset_pages_walk_every_result_once_both_ways(people, sort):
     assert [pid for page in pages for pid in page] == everything
     assert [len(page) for page in pages] == [2, 2, 2]
     # Back from the last page, through `previous`, to the first (which has no `previous`).
-    back, url = [], _links(body).get("previous")
+    back: list[list[str]] = []
+    url = _links(body).get("previous")
     while url:
         body = client.get(url).json()
         back.insert(0, [e["resource"]["id"] for e in body["entry"]])
