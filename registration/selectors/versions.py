@@ -3,6 +3,7 @@
 children are already loaded, so that every renderer reads them as it reads the live record."""
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import models
@@ -11,11 +12,17 @@ from registration.models import Patient, PatientVersion, Portrait
 from registration.services.versions import PORTRAIT_COLUMNS, VERSION_CHILDREN
 
 
+def _value(field: models.Field[Any, Any], value: Any) -> Any:
+    parsed = field.to_python(value)
+    # Times as the ORM loads them (UTC), whatever offset the database wrote into the JSON.
+    return parsed.astimezone(UTC) if isinstance(parsed, datetime) else parsed
+
+
 def _instance(model: type[models.Model], row: Mapping[str, Any]) -> Any:
     """An unsaved model object from a kept row; columns added since default, dropped ones go."""
     fields = {f.attname: f for f in model._meta.concrete_fields}
     return model(
-        **{name: fields[name].to_python(value) for name, value in row.items() if name in fields}
+        **{name: _value(fields[name], value) for name, value in row.items() if name in fields}
     )
 
 
