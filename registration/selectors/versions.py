@@ -12,7 +12,7 @@ from registration.models import Patient, PatientVersion, Portrait
 from registration.services.versions import PORTRAIT_COLUMNS, VERSION_CHILDREN
 
 
-def _value(field: models.Field[Any, Any], value: Any) -> Any:
+def _value(field: "models.Field[Any, Any]", value: Any) -> Any:
     parsed = field.to_python(value)
     # Times as the ORM loads them (UTC), whatever offset the database wrote into the JSON.
     return parsed.astimezone(UTC) if isinstance(parsed, datetime) else parsed
