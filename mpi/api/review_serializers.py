@@ -160,6 +160,7 @@ class MergedRecordSerializer(Serializer):
     marital_status = serializers.CharField()
     confidentiality = serializers.CharField()
     preferred_facility = serializers.CharField()
+    mothers_maiden_name = serializers.CharField()
 
 
 class FieldOutcomeSerializer(Serializer):

@@ -70,6 +70,7 @@ def _values(patient: Patient) -> dict[str, list[str]]:
         "language": [patient.language or "—"],
         "marital_status": [patient.get_marital_status_display() or "—"],
         "preferred_facility": [patient.preferred_facility or "—"],
+        "mothers_maiden_name": [patient.mothers_maiden_name or "—"],
         "confidentiality": [patient.get_confidentiality_display()],
         "record": [
             f"{'active' if patient.active else 'inactive'}, version {patient.version}, "
@@ -98,6 +99,7 @@ def _input_values(record: PatientInput | None) -> dict[str, list[str]]:
         "language": [record.language or "—"],
         "marital_status": [str(dict(MaritalStatus.choices).get(record.marital_status, "")) or "—"],
         "preferred_facility": [record.preferred_facility or "—"],
+        "mothers_maiden_name": [record.mothers_maiden_name or "—"],
         "confidentiality": [record.confidentiality],
     }
 
@@ -113,6 +115,7 @@ LABELS = {
     "language": "Language",
     "marital_status": "Marital status",
     "preferred_facility": "Preferred facility",
+    "mothers_maiden_name": "Mother's maiden name",
     "confidentiality": "Confidentiality",
     "record": "Record",
 }

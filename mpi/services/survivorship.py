@@ -24,6 +24,7 @@ SCALAR_FIELDS = (
     "marital_status",
     "confidentiality",
     "preferred_facility",
+    "mothers_maiden_name",
 )
 LIST_FIELDS = ("names", "telecoms", "addresses", "contacts")
 FIELDS = (*SCALAR_FIELDS, *LIST_FIELDS)

@@ -157,6 +157,13 @@ class PatientInputSerializer(Serializer):
     preferred_facility = StrictCharField(
         max_length=64, allow_blank=True, required=False, default=""
     )
+    mothers_maiden_name = StrictCharField(
+        max_length=100,
+        allow_blank=True,
+        required=False,
+        default="",
+        help_text="Mother's maiden name (FHIR extension patient-mothersMaidenName).",
+    )
 
 
 class PatientPatchSerializer(PatientInputSerializer):
@@ -224,6 +231,7 @@ class PatientOutputSerializer(Serializer):
     marital_status = StrictCharField()
     confidentiality = StrictCharField()
     preferred_facility = StrictCharField()
+    mothers_maiden_name = StrictCharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     deactivated_at = serializers.DateTimeField(allow_null=True)
@@ -336,6 +344,7 @@ def masked_patient_output(patient: Patient) -> dict[str, Any]:
         "marital_status": "",
         "confidentiality": patient.confidentiality,
         "preferred_facility": "",
+        "mothers_maiden_name": "",
         "created_at": serializers.DateTimeField().to_representation(patient.created_at),
         "updated_at": serializers.DateTimeField().to_representation(patient.updated_at),
         "deactivated_at": None,

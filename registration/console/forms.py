@@ -349,6 +349,7 @@ class PatientForm(forms.Form):
         choices=_choices(Confidentiality), initial=Confidentiality.NORMAL
     )
     preferred_facility = forms.CharField(required=False)
+    mothers_maiden_name = forms.CharField(required=False, label="Mother's maiden name")
 
     @classmethod
     def initial_of(cls, data: PatientInput) -> dict[str, Any]:
@@ -360,6 +361,7 @@ class PatientForm(forms.Form):
             "marital_status": data.marital_status,
             "confidentiality": data.confidentiality,
             "preferred_facility": data.preferred_facility,
+            "mothers_maiden_name": data.mothers_maiden_name,
         }
 
 
@@ -423,6 +425,7 @@ class PatientFormGroup:
             marital_status=_text(data, "marital_status"),
             confidentiality=_text(data, "confidentiality") or Confidentiality.NORMAL,
             preferred_facility=_text(data, "preferred_facility"),
+            mothers_maiden_name=_text(data, "mothers_maiden_name"),
         )
 
     def add_service_errors(

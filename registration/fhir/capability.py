@@ -61,7 +61,7 @@ def _patient() -> dict[str, Any]:
         "profile": "http://hl7.org/fhir/StructureDefinition/Patient",
         "interaction": [{"code": code} for code in PATIENT_INTERACTIONS],
         "versioning": "versioned-update",
-        "readHistory": False,
+        "readHistory": True,
         "updateCreate": False,
         "conditionalCreate": True,
         "conditionalUpdate": False,

@@ -46,6 +46,10 @@ def extension_url(name: str) -> str:
     return f"{settings.FHIR_DEFINITION_BASE}StructureDefinition/{name}"
 
 
+# The core R4 extension (http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName).
+MOTHERS_MAIDEN_NAME_URL = "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName"
+
+
 def preferred_facility_url() -> str:
     """The extension carrying the patient's preferred facility (no core Patient element)."""
     return extension_url("preferred-facility")
@@ -178,10 +182,16 @@ def _scalars(patient: Patient, resource: Json) -> None:
                 "preferred": True,
             }
         ]
-    if patient.preferred_facility:
-        resource["extension"] = [
-            {"url": preferred_facility_url(), "valueString": patient.preferred_facility}
-        ]
+    extensions = [
+        {"url": url, "valueString": value}
+        for url, value in (
+            (MOTHERS_MAIDEN_NAME_URL, patient.mothers_maiden_name),
+            (preferred_facility_url(), patient.preferred_facility),
+        )
+        if value
+    ]
+    if extensions:
+        resource["extension"] = extensions
 
 
 ElementRenderer = Callable[[Patient, Json], None]
@@ -407,8 +417,7 @@ def _restricted(resource: Any) -> bool:
     )
 
 
-def _preferred_facility(resource: Any) -> str:
-    url = preferred_facility_url()
+def _extension_string(resource: Any, url: str) -> str:
     return next(
         (e.valueString or "" for e in resource.extension or [] if e.url == url),
         "",
@@ -465,7 +474,8 @@ def patient_input_from_json(body: object) -> PatientResourceInput:
             confidentiality=(
                 Confidentiality.RESTRICTED if _restricted(resource) else Confidentiality.NORMAL
             ),
-            preferred_facility=_preferred_facility(resource),
+            preferred_facility=_extension_string(resource, preferred_facility_url()),
+            mothers_maiden_name=_extension_string(resource, MOTHERS_MAIDEN_NAME_URL),
         )
     except FhirNotSupportedError as exc:
         raise FhirNotSupportedError(

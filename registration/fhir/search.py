@@ -20,6 +20,7 @@ from registration.selectors.patient_filters import (
     birth_date_condition,
     id_condition,
     identifier_condition,
+    mothers_maiden_name_condition,
     name_condition,
     telecom_condition,
 )
@@ -83,6 +84,10 @@ def _address(column: str | None, parameter: str) -> Builder:
         return address_condition(column, value, _text_match(parameter, modifier))
 
     return build
+
+
+def _mothers_maiden_name(value: str, modifier: str | None) -> Q:
+    return mothers_maiden_name_condition(value, _text_match("mothersMaidenName", modifier))
 
 
 def _identifier(value: str, modifier: str | None) -> Q:
@@ -246,6 +251,14 @@ SEARCH_PARAMETERS: tuple[SearchParameter, ...] = (
     ),
     SearchParameter(
         "gender", "token", f"{SPEC}individual-gender", "Administrative gender.", _gender
+    ),
+    SearchParameter(
+        "mothersMaidenName",
+        "string",
+        f"{SPEC}patient-extensions-Patient-mothersMaidenName",
+        "Mother's maiden name (extension patient-mothersMaidenName); prefix, case-insensitive.",
+        _mothers_maiden_name,
+        _TEXT,
     ),
 )
 PARAMETERS_BY_NAME = {p.name: p for p in SEARCH_PARAMETERS}

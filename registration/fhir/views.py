@@ -8,12 +8,15 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import parse_qs, urlencode
 from uuid import UUID
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from django.utils.http import http_date
 from rest_framework import exceptions as drf
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -36,17 +39,21 @@ from registration.fhir.mapping import (
 from registration.fhir.operations import OperationCall, patient_operation
 from registration.fhir.outcome import FHIR_JSON, fhir_error_response
 from registration.fhir.search import PAGE_TOKEN, SearchParameterError, parse_search
-from registration.models import Patient
-from registration.selectors.access import patients_access, require_patient_access
-from registration.selectors.patient_filters import patients_where
+from registration.models import Confidentiality, Patient
+from registration.selectors.access import (
+    patient_access,
+    patients_access,
+    require_patient_access,
+)
+from registration.selectors.patient_filters import keyset_after, patients_where, reversed_order
 from registration.selectors.patients import patient_get
 from registration.selectors.portraits import with_portrait_rows
+from registration.selectors.versions import patient_version_get, patient_version_list
 from registration.services.patients import patient_access_log, patient_register, patient_update
 from tenancy.api.permissions import HasTenantRole, request_principal
 from tenancy.errors import FieldError, NotFoundError, PreconditionFailedError
 from tenancy.modules import PUBLIC
 from tenancy.principal import Principal
-from tenancy.selectors.audit import audit_event_list
 
 # Non-standard, documented: FHIR create has no way to say "I checked the likely duplicates".
 DUPLICATE_OVERRIDE_HEADER = "X-Duplicate-Override-Reason"
@@ -276,50 +283,79 @@ class PatientInstanceView(FhirView):
 
 
 class PatientVersionView(FhirView):
-    """`vread`: only the current version's content is kept (older ones: 404, explained)."""
+    """`vread`: any version this server still holds (every version since versions are kept)."""
 
     def get(self, request: Request, patient_id: UUID, version_id: str) -> Response:
+        principal = request_principal(request)
         patient = patient_get(patient_id=patient_id)
-        require_patient_access(request_principal(request), patient)
-        if version_id != str(patient.version):
+        access = require_patient_access(principal, patient)
+        found = (
+            patient_version_get(patient=patient, version=int(version_id))
+            if version_id.isdigit()
+            else None
+        )
+        if found is None:
             older = version_id.isdigit() and 1 <= int(version_id) < patient.version
             raise NotFoundError(
-                "This server keeps only the current version's content; that version "
-                "existed but is not retained."
+                "That version existed but was superseded before this server kept versions."
                 if older
                 else "No such version."
             )
-        return _resource_response(opened_patient(request, patient_id), request)
-
-
-_HISTORY_METHODS = {"patient.registered": ("POST", "201 Created")}
+        if found is not patient:
+            # The rules of the version read: a version that was restricted needs a grant too.
+            access = require_patient_access(principal, found)
+        patient_access_log(
+            actor=principal, patient_ids=[patient.id], details={patient.id: access.audit_details()}
+        )
+        return _resource_response(found, request)
 
 
 class PatientHistoryView(FhirView):
-    """`history-instance`: every version from the audit trail; content for the current one."""
+    """`history-instance`: every version still held, newest first, each with its content."""
 
     def get(self, request: Request, patient_id: UUID) -> Response:
+        unsupported = sorted(set(request.query_params) - {"_format"})
+        if unsupported:
+            raise SearchParameterError(
+                "History parameters (_since, _at, _count, …) are not supported.",
+                errors=[
+                    FieldError(name, "invalid", "Not supported by this server.")
+                    for name in unsupported
+                ],
+            )
         patient = opened_patient(request, patient_id)
-        events = audit_event_list(object_type="patient", object_id=str(patient_id)).filter(
-            details__has_key="version"
-        )
+        versions = patient_version_list(patient=patient)
+        # The caller may open the current record; a version that was restricted then is
+        # shown masked unless the caller holds a grant (the same answer as a search).
+        principal = request_principal(request)
+        grant: list[bool] = []  # asked once, on the first restricted older version
+
+        def allowed(version: Patient) -> bool:
+            if version is patient or version.confidentiality != Confidentiality.RESTRICTED:
+                return True
+            if not grant:
+                grant.append(patient_access(principal, version).allowed)
+            return grant[0]
+
         url = f"{base_url(request)}/Patient/{patient_id}"
         entries = []
-        for event in events:
-            version = event.details["version"]
-            method, status = _HISTORY_METHODS.get(event.action, ("PUT", "200 OK"))
-            entry: dict[str, Any] = {
-                "fullUrl": url,
-                "request": {"method": method, "url": "Patient" if method == "POST" else url},
-                "response": {
-                    "status": status,
-                    "etag": f'W/"{version}"',
-                    "lastModified": event.occurred_at.isoformat(timespec="milliseconds"),
-                },
-            }
-            if version == patient.version:
-                entry["resource"] = patient_json(patient)
-            entries.append(entry)
+        for version in versions:
+            created = version.version == 1
+            entries.append(
+                {
+                    "fullUrl": url,
+                    "resource": _shown(version, allowed=allowed(version)),
+                    "request": {
+                        "method": "POST" if created else "PUT",
+                        "url": "Patient" if created else f"Patient/{patient_id}",
+                    },
+                    "response": {
+                        "status": "201 Created" if created else "200 OK",
+                        "etag": f'W/"{version.version}"',
+                        "lastModified": version.updated_at.isoformat(timespec="milliseconds"),
+                    },
+                }
+            )
         return Response(
             {
                 "resourceType": "Bundle",
@@ -381,30 +417,77 @@ def _query_key(canonical: Sequence[tuple[str, str]]) -> str:
     return hashlib.sha256(urlencode(list(canonical)).encode()).hexdigest()[:16]
 
 
-def _page_token(offset: int, canonical: Sequence[tuple[str, str]]) -> str:
-    payload = json.dumps({"o": offset, "q": _query_key(canonical)})
+# A page token names the row a page starts after (`next`) or ends before (`previous`) by its
+# sort values: keyset paging, as deep as the results go, each page one index range read.
+NEXT, PREVIOUS = "n", "p"
+
+
+@dataclass(frozen=True, slots=True)
+class PageToken:
+    """Where a page starts: after (or, going back, before) the row with these sort values."""
+
+    direction: str
+    values: tuple[Any, ...]
+
+
+def _sort_values(patient: Patient, order_by: Sequence[str]) -> list[Any]:
+    values = [getattr(patient, column.removeprefix("-")) for column in order_by]
+    return [value if value is None else str(value) for value in values]
+
+
+def _page_token(token: PageToken, canonical: Sequence[tuple[str, str]]) -> str:
+    payload = json.dumps({"d": token.direction, "k": token.values, "q": _query_key(canonical)})
     return _fernet().encrypt(payload.encode()).decode("ascii")
 
 
-def _page_offset(token: str | None, canonical: Sequence[tuple[str, str]]) -> int:
-    """The offset a page token stands for; it only fits the search that issued it."""
+def _read_page_token(
+    token: str | None, canonical: Sequence[tuple[str, str]], order_by: Sequence[str]
+) -> PageToken | None:
+    """The page a token stands for; it only fits the search that issued it."""
     if token is None:
-        return 0
+        return None
     try:
         payload = json.loads(_fernet().decrypt(token.encode("ascii")))
-        offset = int(payload["o"])
-        if payload["q"] != _query_key(canonical) or offset < 0:
-            raise ValueError(offset)
-    except (InvalidToken, UnicodeError, ValueError, KeyError, TypeError) as exc:
+        if payload["q"] != _query_key(canonical) or payload["d"] not in {NEXT, PREVIOUS}:
+            raise ValueError(payload["d"])
+        columns = {f.name: f for f in Patient._meta.concrete_fields}
+        fields = [columns[column.removeprefix("-")] for column in order_by]
+        values = tuple(payload["k"])
+        for field, value in zip(fields, values, strict=True):
+            if value is not None:
+                field.to_python(value)  # refuse what is not of the column's type
+    except (
+        InvalidToken,
+        UnicodeError,
+        ValueError,
+        KeyError,
+        TypeError,
+        DjangoValidationError,
+    ) as exc:
         raise SearchParameterError(
             "The page token was not issued for this search.",
             errors=[FieldError(PAGE_TOKEN, "invalid", "Follow the Bundle's links as given.")],
         ) from exc
-    return offset
+    return PageToken(payload["d"], values)
 
 
-# Deep offsets cost a scan of every row before them; past this, narrow the search instead.
-MAX_OFFSET = 10_000
+def _page(
+    patients: QuerySet[Patient], order_by: Sequence[str], count: int, at: PageToken | None
+) -> tuple[list[Patient], bool, bool]:
+    """One page in `order_by`, and whether rows exist before and after it."""
+    if not count:
+        return [], False, False
+    if at is None:
+        rows = list(patients[: count + 1])
+        return rows[:count], False, len(rows) > count
+    if at.direction == NEXT:
+        rows = list(patients.filter(keyset_after(order_by, at.values))[: count + 1])
+        return rows[:count], True, len(rows) > count
+    backwards = reversed_order(order_by)
+    rows = list(
+        patients.filter(keyset_after(backwards, at.values)).order_by(*backwards)[: count + 1]
+    )
+    return rows[:count][::-1], len(rows) > count, True
 
 
 def _shown(patient: Patient, *, allowed: bool) -> dict[str, Any]:
@@ -422,21 +505,19 @@ def _search(request: Request, params: dict[str, list[str]]) -> Response:
     if query.summary_count:
         bundle["link"] = [{"relation": "self", "url": f"{base}/Patient?{urlencode(canonical)}"}]
         return Response(bundle)
-    offset = _page_offset(query.page_token, canonical)
-    if offset > MAX_OFFSET:
-        raise SearchParameterError("Too deep; narrow the search.")
-    rows = list(patients[offset : offset + query.count + 1]) if query.count else []
-    page = rows[: query.count]
+    at = _read_page_token(query.page_token, canonical, query.order_by)
+    page, earlier, later = _page(patients, query.order_by, query.count, at)
 
-    def link(relation: str, at: int | None) -> dict[str, str]:
-        token = [(PAGE_TOKEN, _page_token(at, canonical))] if at else []
-        return {"relation": relation, "url": f"{base}/Patient?{urlencode(canonical + token)}"}
+    def link(relation: str, token: PageToken | None) -> dict[str, str]:
+        tokens = [(PAGE_TOKEN, _page_token(token, canonical))] if token else []
+        return {"relation": relation, "url": f"{base}/Patient?{urlencode(canonical + tokens)}"}
 
-    links = [link("self", offset)]
-    if len(rows) > query.count and offset + query.count <= MAX_OFFSET:
-        links.append(link("next", offset + query.count))
-    if offset > 0:
-        links.append(link("previous", max(offset - query.count, 0)))
+    links = [link("self", at)]
+    if later and page:
+        links.append(link("next", PageToken(NEXT, tuple(_sort_values(page[-1], query.order_by)))))
+    if earlier and page:
+        first = PageToken(PREVIOUS, tuple(_sort_values(page[0], query.order_by)))
+        links.append(link("previous", first))
     bundle["link"] = links
     principal = request_principal(request)
     # As the REST search: a restricted patient the caller may not open is listed masked.

@@ -34,6 +34,7 @@ from registration.models.patient import (
     PatientTelecom,
 )
 from registration.models.portrait import Portrait
+from registration.models.version import PatientVersion
 from registration.models.vital_status import (
     DeathNotificationReview,
     ReviewReason,
@@ -67,6 +68,7 @@ __all__ = [
     "PatientLinkType",
     "PatientName",
     "PatientTelecom",
+    "PatientVersion",
     "Portrait",
     "ReviewDecision",
     "ReviewReason",

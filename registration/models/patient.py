@@ -43,6 +43,9 @@ class Patient(TenantOwnedModel):
         max_length=16, choices=Confidentiality.choices, default=Confidentiality.NORMAL
     )
     preferred_facility = models.CharField(max_length=64, blank=True)
+    # FHIR's patient-mothersMaidenName extension; PDQm searches it. A database default too,
+    # so that bulk loads' INSERT … SELECT (and the previous release's INSERTs) need not name it.
+    mothers_maiden_name = models.CharField(max_length=100, blank=True, default="", db_default="")
     version = models.PositiveIntegerField(default=1)
     sort_name = models.CharField(max_length=220, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -81,6 +84,12 @@ class Patient(TenantOwnedModel):
                 name="patient_deceased_idx",
             ),
             models.Index(fields=["tenant", "enterprise_id"], name="patient_enterprise_idx"),
+            models.Index(
+                Upper("mothers_maiden_name"),
+                "tenant",
+                condition=~models.Q(mothers_maiden_name=""),
+                name="patient_maiden_name_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -137,6 +146,9 @@ class PatientName(TenantOwnedModel):
     period_end = models.DateField(null=True, blank=True)
     family_folded = models.CharField(max_length=100, blank=True)
     given_folded = models.CharField(max_length=100, blank=True)
+    # Every given name folded, space-separated: FHIR `given` matches any given name (the
+    # columns above hold the first one, which the matcher's keys are built on).
+    given_names_folded = models.CharField(max_length=520, blank=True, default="", db_default="")
     # Matching keys (see docs/MATCHING.md): Metaphone of the family and first given name, and
     # the patient's birth year copied onto each name so one table answers a blocking pass.
     family_phonetic = models.CharField(max_length=40, blank=True)
@@ -161,6 +173,9 @@ class PatientName(TenantOwnedModel):
             ),
             GinIndex(OpClass("family_folded", name="gin_trgm_ops"), name="name_family_trgm_idx"),
             GinIndex(OpClass("given_folded", name="gin_trgm_ops"), name="name_given_trgm_idx"),
+            GinIndex(
+                OpClass("given_names_folded", name="gin_trgm_ops"), name="name_givens_trgm_idx"
+            ),
             *_bucketed_trigram_indexes(),
         ]
 

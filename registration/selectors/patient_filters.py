@@ -8,10 +8,12 @@ level security keeps every condition inside the caller's tenant.
 from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from django.db.models import CharField, Exists, F, Func, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Upper
+from django.db.models.lookups import StartsWith
 
 from registration.models import (
     Patient,
@@ -39,20 +41,31 @@ def _folded(column: str, value: str, how: TextMatch) -> Q:
     return Q(**{f"{column}_folded__startswith": text})
 
 
+def _given_condition(value: str, how: TextMatch) -> Q:
+    """Any given name matches: a word prefix (or, :contains, anywhere) of the folded given
+    names; :exact, one given name exactly as stored. The trigram index serves all three."""
+    text = fold(value)
+    if how is TextMatch.EXACT:
+        return Q(given_names_folded__contains=text) & Q(given__contains=[value])
+    if how is TextMatch.CONTAINS:
+        return Q(given_names_folded__contains=text)
+    return Q(given_names_folded__startswith=text) | Q(given_names_folded__contains=f" {text}")
+
+
 def name_condition(part: str, value: str, how: TextMatch) -> Q:
     """A name part (`family`, `given`, or `name` = either) matches `value`.
 
-    `given` compares the first given name (the indexed one); `:exact` also requires the stored
+    `given` compares every given name, not only the first; `:exact` also requires the stored
     text to be exactly `value`.
     """
     names = PatientName.objects.filter(patient=OuterRef("pk"))
     columns = ("family", "given") if part == "name" else (part,)
     condition = Q()
     for column in columns:
-        if how is TextMatch.EXACT:
-            exact = Q(**{f"{column}_folded": fold(value)})
-            exact &= Q(family=value) if column == "family" else Q(given__0=value)
-            condition |= exact
+        if column == "given":
+            condition |= _given_condition(value, how)
+        elif how is TextMatch.EXACT:
+            condition |= Q(family_folded=fold(value), family=value)
         else:
             condition |= _folded(column, value, how)
     return Q(Exists(names.filter(condition)))
@@ -102,6 +115,14 @@ def address_condition(column: str | None, value: str, how: TextMatch) -> Q:
     return Q(Exists(addresses.filter(condition)))
 
 
+def mothers_maiden_name_condition(value: str, how: TextMatch) -> Q:
+    """The mother's maiden name matches `value` (case-insensitive; :exact as stored)."""
+    if how is TextMatch.STARTS:
+        # Prefix on upper(...): the form the (tenant, upper(mothers_maiden_name)) index holds.
+        return Q(StartsWith(Upper("mothers_maiden_name"), value.upper()))
+    return _text("mothers_maiden_name", value, how)
+
+
 def _text(column: str, value: str, how: TextMatch) -> Q:
     if how is TextMatch.EXACT:
         return Q(**{column: value})
@@ -126,6 +147,38 @@ def birth_date_condition(prefix: str, low: date, high: date) -> Q:
 def id_condition(ids: Sequence[UUID]) -> Q:
     """One of these patients."""
     return Q(id__in=list(ids))
+
+
+def _reversed(column: str) -> str:
+    return column[1:] if column.startswith("-") else f"-{column}"
+
+
+def reversed_order(order_by: Sequence[str]) -> tuple[str, ...]:
+    """The same order backwards (PostgreSQL puts NULLs last ascending and first descending, so
+    flipping every column's direction reverses the whole order, NULLs included)."""
+    return tuple(_reversed(column) for column in order_by)
+
+
+def keyset_after(order_by: Sequence[str], values: Sequence[Any]) -> Q:
+    """Patients strictly after the row whose sort values are `values`, in `order_by` (which
+    ends with the unique id): keyset paging, no offset, whatever the depth."""
+    condition = Q(pk__in=[])
+    same = Q()
+    for column, value in zip(order_by, values, strict=True):
+        name = column.removeprefix("-")
+        descending = column.startswith("-")
+        if value is None:
+            # NULLs come last ascending (nothing after them) and first descending.
+            beyond = Q(**{f"{name}__isnull": False}) if descending else Q(pk__in=[])
+            equal = Q(**{f"{name}__isnull": True})
+        else:
+            beyond = Q(**{f"{name}__{'lt' if descending else 'gt'}": value})
+            if not descending:
+                beyond |= Q(**{f"{name}__isnull": True})
+            equal = Q(**{name: value})
+        condition |= same & beyond
+        same &= equal
+    return condition
 
 
 def patients_where(

@@ -36,8 +36,8 @@ _STAGING = {
     ),
     "name": (
         "patient_id uuid, position int, use text, family text, given text[], "
-        "family_folded text, given_folded text, family_phonetic text, given_phonetic text, "
-        "birth_year smallint"
+        "family_folded text, given_folded text, given_names_folded text, family_phonetic text, "
+        "given_phonetic text, birth_year smallint"
     ),
     "identifier": "patient_id uuid, system text, value text, type_code text, use text",
     "telecom": "patient_id uuid, system text, value text, use text, value_normalized text",
@@ -57,10 +57,10 @@ _MOVE = {
           FROM bulk_patient""",
     "name": """
         INSERT INTO registration_patientname (tenant_id, patient_id, position, use, family, given,
-            prefix, suffix, family_folded, given_folded, family_phonetic, given_phonetic,
-            birth_year)
+            prefix, suffix, family_folded, given_folded, given_names_folded, family_phonetic,
+            given_phonetic, birth_year)
         SELECT %(tenant)s, patient_id, position, use, family, given, '{}', '{}', family_folded,
-               given_folded, family_phonetic, given_phonetic, birth_year
+               given_folded, given_names_folded, family_phonetic, given_phonetic, birth_year
           FROM bulk_name""",
     "identifier": """
         INSERT INTO registration_patientidentifier (tenant_id, patient_id, system, value,
@@ -118,6 +118,7 @@ def _rows(records: list[tuple[UUID, PatientInput]]) -> dict[str, list[tuple[obje
                     list(name.given),
                     keys.family_folded,
                     keys.given_folded,
+                    keys.given_names_folded,
                     keys.family_phonetic,
                     keys.given_phonetic,
                     keys.birth_year,

@@ -83,3 +83,4 @@ class PatientInput:
     marital_status: str = ""
     confidentiality: str = "normal"
     preferred_facility: str = ""
+    mothers_maiden_name: str = ""

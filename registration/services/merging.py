@@ -37,6 +37,7 @@ from registration.services.patients import (
     patient_input_of,
 )
 from registration.services.search_keys import birth_year
+from registration.services.versions import patient_versions_retain
 
 Rows = list[dict[str, Any]]
 Snapshot = dict[str, Any]
@@ -60,6 +61,7 @@ SCALAR_FIELDS = (
     "marital_status",
     "confidentiality",
     "preferred_facility",
+    "mothers_maiden_name",
 )
 # Record fields stored as child lists the merge may rewrite on the survivor.
 LIST_FIELDS = ("names", "telecoms", "addresses", "contacts")
@@ -131,6 +133,7 @@ def patients_merge_rows(
     (earlier merges into it) now point at the survivor, so chains resolve to the final survivor.
     Every record of the subsumed record's enterprise group joins the survivor's.
     """
+    patient_versions_retain([survivor.id, subsumed.id])
     before = patient_input_of(survivor)
     target = _with_identifiers(merged, before)
     changed = [f for f in _changed_fields(before, target) if f != "identifiers"]
@@ -282,6 +285,7 @@ def patients_unmerge_rows(
     Versions go on increasing (a client's old ETag must not match again). Returns the survivor
     fields that kept a later edit.
     """
+    patient_versions_retain([survivor_id, subsumed_id])
     label = _label(actor_label)
     current = _row(Patient.objects.get(id=survivor_id))
     survivor_before = next(r for r in before["patients"] if r["id"] == str(survivor_id))

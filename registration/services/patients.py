@@ -44,6 +44,7 @@ from registration.services.search_keys import (
     telecom_key,
 )
 from registration.services.validation import validate_identifier_list, validate_patient
+from registration.services.versions import patient_versions_retain
 from tenancy.db import current_tenant_id
 from tenancy.errors import (
     ConflictError,
@@ -198,6 +199,7 @@ def _apply_scalars(patient: Patient, data: PatientInput) -> None:
     patient.marital_status = data.marital_status
     patient.confidentiality = data.confidentiality
     patient.preferred_facility = data.preferred_facility
+    patient.mothers_maiden_name = data.mothers_maiden_name
     patient.sort_name = sort_name(data)
 
 
@@ -218,6 +220,7 @@ def _name_row(
         period_end=name.period_end,
         family_folded=keys.family_folded,
         given_folded=keys.given_folded,
+        given_names_folded=keys.given_names_folded,
         family_phonetic=keys.family_phonetic,
         given_phonetic=keys.given_phonetic,
         birth_year=keys.birth_year,
@@ -553,6 +556,7 @@ def patient_input_of(patient: Patient) -> PatientInput:
         marital_status=patient.marital_status,
         confidentiality=patient.confidentiality,
         preferred_facility=patient.preferred_facility,
+        mothers_maiden_name=patient.mothers_maiden_name,
     )
 
 
@@ -583,6 +587,7 @@ def _apply_update(
     changed = _changed_fields(before, data)
     if not changed:
         return patient
+    patient_versions_retain([patient.id])
     if "identifiers" in changed:
         _replace_identifiers(patient, before, data)
     _replace_children(patient, data, changed)
@@ -682,6 +687,7 @@ def patient_deactivate(
     with transaction.atomic():
         patient = _locked_patient(patient_id, expected_version)
         _require_active(patient)
+        patient_versions_retain([patient.id])
         patient.active = False
         patient.deactivated_at = timezone.now()
         patient.deactivation_reason = text
@@ -721,6 +727,7 @@ def identifier_add(
         patient = _locked_patient(patient_id, expected_version)
         _require_active(patient)
         _check_identifiers_free((identifier,), patient_id=None, prefix="identifier")
+        patient_versions_retain([patient.id])
         _insert_identifiers(patient, (identifier,))
         row = PatientIdentifier.objects.get(
             patient=patient,
@@ -763,6 +770,7 @@ def identifier_retire(
             raise NotFoundError("No such identifier.")
         if row.retired_at is not None:
             raise ConflictError("The identifier is already retired.")
+        patient_versions_retain([patient.id])
         row.retired_at = timezone.now()
         row.retired_reason = text
         row.save(update_fields=["retired_at", "retired_reason"])

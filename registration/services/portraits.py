@@ -16,6 +16,7 @@ from registration.models import Patient, Portrait
 from registration.services.patients import _label, _locked_patient, _require_active
 from registration.services.portrait_crypto import SealedPortrait, active_key_id, rewrap, seal
 from registration.services.portrait_images import PortraitLimits, normalize_portrait
+from registration.services.versions import patient_versions_retain
 from tenancy.errors import NotFoundError
 from tenancy.principal import Principal
 from tenancy.services.audit import audit_record
@@ -65,6 +66,7 @@ def portrait_replace(
         patient = _locked_patient(patient_id, expected_version)
         _require_active(patient)
         sealed = seal(normalized.jpeg, tenant_id=patient.tenant_id, patient_id=patient.id)
+        patient_versions_retain([patient.id])
         portrait, created = Portrait.objects.update_or_create(
             patient=patient,
             defaults={
@@ -97,6 +99,7 @@ def portrait_remove(
     with transaction.atomic():
         patient = _locked_patient(patient_id, expected_version)
         _require_active(patient)
+        patient_versions_retain([patient.id])
         deleted, _ = Portrait.objects.filter(patient=patient).delete()
         if not deleted:
             raise NotFoundError("The patient has no portrait.")

@@ -5,6 +5,7 @@ registration search, the bulk loader and the matcher's candidate generation deri
 identically: a key computed for a query always equals the key stored for the same value.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -20,6 +21,7 @@ from registration.models import NameUse, TelecomSystem
 from registration.services.inputs import NameInput, PatientInput
 
 FOLDED_NAME_LENGTH = 100
+GIVEN_NAMES_LENGTH = 520
 PHONETIC_KEY_LENGTH = 40
 
 _NAME_PREFERENCE = (
@@ -90,9 +92,15 @@ class NameSearchColumns:
 
     family_folded: str
     given_folded: str
+    given_names_folded: str
     family_phonetic: str
     given_phonetic: str
     birth_year: int | None
+
+
+def given_names_key(given: Sequence[str]) -> str:
+    """Every given name folded, space-separated: the column `given` searches match any of."""
+    return " ".join(filter(None, (fold(g) for g in given)))[:GIVEN_NAMES_LENGTH]
 
 
 def name_search_columns(name: NameInput, birth_date: date | None) -> NameSearchColumns:
@@ -105,6 +113,7 @@ def name_search_columns(name: NameInput, birth_date: date | None) -> NameSearchC
     return NameSearchColumns(
         family_folded=fold(name.family)[:FOLDED_NAME_LENGTH],
         given_folded=fold(given)[:FOLDED_NAME_LENGTH],
+        given_names_folded=given_names_key(name.given),
         family_phonetic=phonetic_key(name.family),
         given_phonetic=phonetic_key(given),
         birth_year=birth_year(birth_date),

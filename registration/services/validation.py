@@ -278,6 +278,7 @@ def validate_patient(
     ):
         check.add("language", "bcp47", "Use a BCP-47 language tag such as 'en' or 'es-MX'.")
     check.text("preferred_facility", data.preferred_facility, 64)
+    check.text("mothers_maiden_name", data.mothers_maiden_name, 100)
     validate_identifiers(check, data.identifiers, domains)
     _limit(check, "telecoms", data.telecoms, 20)
     for index, telecom in enumerate(data.telecoms):

@@ -33,6 +33,7 @@ from registration.services.patients import (
     _require_active,
     _require_reason,
 )
+from registration.services.versions import patient_versions_retain
 from tenancy.errors import ConflictError, FieldError, ValidationFailedError
 from tenancy.principal import Principal
 from tenancy.services.audit import audit_record
@@ -138,6 +139,7 @@ def _append(
 ) -> VitalStatusRecord:
     """Append the entry, update the patient's cached status, audit and emit; one transaction."""
     death = death.normalized()
+    patient_versions_retain([patient.id])
     patient.version += 1
     patient.updated_by = _label(actor)
     patient.vital_status = status

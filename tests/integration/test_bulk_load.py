@@ -29,6 +29,7 @@ def test_valid_records_load_invalid_ones_are_reported():
         assert set(Patient.objects.values_list("id", flat=True)) == {pid for pid, _ in good}
         name = PatientName.objects.filter(patient_id=good[0][0]).get()
         assert (name.family_folded, name.given_folded) == ("okafor", "adaeze")
+        assert name.given_names_folded == "adaeze grace"
         assert AuditEvent.objects.get(action="patients.bulk_loaded").details["loaded"] == 5
         events = OutboxEvent.objects.filter(event_type="patient.registered")
         assert {e.payload["patient_id"] for e in events} == {str(pid) for pid, _ in good}

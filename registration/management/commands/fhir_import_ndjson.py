@@ -47,6 +47,8 @@ def bulk_dropped_elements(data: PatientInput) -> list[str]:
         dropped.append("address.district/type/period")
     if data.preferred_facility:
         dropped.append("preferred-facility")
+    if data.mothers_maiden_name:
+        dropped.append("mothersMaidenName")
     return dropped
 
 

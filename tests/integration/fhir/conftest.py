@@ -17,9 +17,13 @@ def full_patient(mrn: str = "MRN-77001", **changes: Any) -> dict[str, Any]:
         "resourceType": "Patient",
         "extension": [
             {
+                "url": "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName",
+                "valueString": "Nwosu",
+            },
+            {
                 "url": "https://regsvc.example/fhir/StructureDefinition/preferred-facility",
                 "valueString": "north-clinic",
-            }
+            },
         ],
         "identifier": [
             {

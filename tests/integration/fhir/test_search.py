@@ -1,13 +1,17 @@
 """PDQm (ITI-78) search: every declared parameter works, paging, totals, 400s."""
 
+import importlib
 from datetime import date
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from registration.fhir.capability import capability_statement
 from registration.fhir.search import SEARCH_PARAMETERS
+from registration.models import PatientName
 from registration.services.inputs import AddressInput, IdentifierInput, NameInput, TelecomInput
 from registration.services.patients import patient_deactivate, patient_register
 from tenancy.db import tenant_scope
@@ -27,6 +31,7 @@ def people():
         names=(NameInput(family="Müller-Lüdenscheidt", given=("Jürgen", "Max")),),
         birth_date=date(1971, 4, 9),
         gender="male",
+        mothers_maiden_name="Schäfer",
         identifiers=(IdentifierInput(system=SYSTEM, value="T-100"),),
         telecoms=(
             TelecomInput(system="phone", value="+49 30 1234567"),
@@ -46,6 +51,7 @@ def people():
         names=(NameInput(family="Santos", given=("Ana",)),),
         birth_date=date(1990, 12, 31),
         gender="female",
+        mothers_maiden_name="Ferreira",
         identifiers=(IdentifierInput(system="urn:oid:1.2.3.98", value="O-200"),),
         telecoms=(TelecomInput(system="phone", value="+351 21 765 4321"),),
         addresses=(AddressInput(city="Lisbon", state="LX", postal_code="1100-148", country="PT"),),
@@ -81,7 +87,7 @@ EXAMPLES = {
     "family": (lambda t: "muller", lambda t: "santos"),
     "family:exact": (lambda t: "Müller-Lüdenscheidt", lambda t: "müller-lüdenscheidt"),
     "family:contains": (lambda t: "ludensch", lambda t: "xyz"),
-    "given": (lambda t: "JUR", lambda t: "max"),
+    "given": (lambda t: "JUR", lambda t: "gil"),
     "given:exact": (lambda t: "Jürgen", lambda t: "Jur"),
     "given:contains": (lambda t: "urge", lambda t: "ana"),
     "name": (lambda t: "jurgen", lambda t: "ana"),
@@ -106,6 +112,9 @@ EXAMPLES = {
     "address-country:exact": (lambda t: "DE", lambda t: "de"),
     "address-country:contains": (lambda t: "e", lambda t: "t"),
     "gender": (lambda t: "male", lambda t: "female"),
+    "mothersMaidenName": (lambda t: "SCHÄ", lambda t: "fer"),
+    "mothersMaidenName:exact": (lambda t: "Schäfer", lambda t: "schäfer"),
+    "mothersMaidenName:contains": (lambda t: "äfe", lambda t: "eir"),
 }
 
 
@@ -122,6 +131,31 @@ def test_every_declared_parameter_and_modifier_is_implemented(people):
     for name, (hit, miss) in EXAMPLES.items():
         assert str(target.id) in _ids(client, {name: hit(target)}), name
         assert str(target.id) not in _ids(client, {name: miss(target)}), name
+
+
+def test_given_matches_any_given_name_not_only_the_first(people):
+    client, target, _, _ = people
+    t = str(target.id)
+    assert t in _ids(client, {"given": "max"})  # the second given name
+    assert t in _ids(client, {"given": "MA"})
+    assert t not in _ids(client, {"given": "ax"})  # a prefix of a word, not the middle
+    assert t in _ids(client, {"given:contains": "ax"})
+    assert t in _ids(client, {"given:exact": "Max"})
+    assert t not in _ids(client, {"given:exact": "max"})
+    assert t in _ids(client, {"name": "max"})
+    assert t in _ids(client, {"given": "max", "family": "muller"})
+
+
+def test_names_written_before_the_column_existed_are_backfilled(people):
+    client, target, _, _ = people
+    migration = importlib.import_module("registration.migrations.0010_given_names_folded")
+    with tenant_scope(target.tenant_id):
+        PatientName.objects.filter(patient=target).update(given_names_folded="")
+    assert str(target.id) not in _ids(client, {"given": "max"})
+    with tenant_scope(target.tenant_id):
+        migration.backfill_given_names(None, SimpleNamespace(connection=connection))
+        assert PatientName.objects.get(patient=target).given_names_folded == "jurgen max"
+    assert str(target.id) in _ids(client, {"given": "max"})
 
 
 def test_identifier_forms_and_birthdate_prefixes(people):
@@ -208,7 +242,8 @@ def test_paging_links_sort_total_and_summary(people):
         {"identifier": "|"},
         {"family": ""},
         {"_page_token": "forged"},
-        {"mothersMaidenName": "x"},
+        {"mothersMaidenName:fuzzy": "x"},
+        {"mothersMaidenName": ""},
     ],
 )
 def test_unknown_or_malformed_parameters_are_400(people, params):
@@ -218,6 +253,51 @@ def test_unknown_or_malformed_parameters_are_400(people, params):
     body = response.json()
     strict_parse(body)
     assert body["issue"][0]["code"] == "invalid"
+
+
+def _links(body):
+    return {link["relation"]: link["url"] for link in body["link"]}
+
+
+@pytest.mark.parametrize(
+    "sort",
+    ["family", "-family", "birthdate", "-birthdate", "-_lastUpdated", "-_id", "birthdate,-family"],
+)
+def test_keyset_pages_walk_every_result_once_both_ways(people, sort):
+    client, target, _, _ = people
+    with tenant_scope(target.tenant_id):
+        for given in ("Ana", "Bea", "Cai"):  # no birth date: NULLs sort last, or first reversed
+            patient_register(
+                actor=None,
+                data=patient_data(
+                    names=(NameInput(family="Nobirth", given=(given,)),), birth_date=None
+                ),
+                duplicate_override_reason="test: distinct people",
+            )
+    everything = [
+        e["resource"]["id"]
+        for e in client.get("/fhir/Patient", {"_sort": sort, "_count": 100}).json()["entry"]
+    ]
+    assert len(everything) == 6
+    pages, url = [], f"/fhir/Patient?{urlencode({'_sort': sort, '_count': 2})}"
+    while url:
+        body = client.get(url).json()
+        strict_parse(body)
+        pages.append([e["resource"]["id"] for e in body["entry"]])
+        again = client.get(_links(body)["self"]).json()
+        assert [e["resource"]["id"] for e in again["entry"]] == pages[-1]
+        url = _links(body).get("next")
+    assert [pid for page in pages for pid in page] == everything
+    assert [len(page) for page in pages] == [2, 2, 2]
+    # Back from the last page, through `previous`, to the first (which has no `previous`).
+    back: list[list[str]] = []
+    url = _links(body).get("previous")
+    while url:
+        body = client.get(url).json()
+        back.insert(0, [e["resource"]["id"] for e in body["entry"]])
+        url = _links(body).get("previous")
+    assert back == pages[:-1]
+    assert "next" in _links(body)
 
 
 def test_a_page_token_only_fits_its_own_search(people):
