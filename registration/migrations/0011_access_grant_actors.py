@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registration', '0007_portrait'),
+        ('registration', '0010_given_names_folded'),
     ]
 
     operations = [
