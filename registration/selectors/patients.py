@@ -58,6 +58,12 @@ def _name_prefix(field: str, text: str) -> Q:
     return condition
 
 
+def _any_given_starts_with(word: str) -> Q:
+    """One of the name's given names (not only the first) starts with the folded `word`:
+    `given_names_folded` holds them all, space-separated (trigram-indexed)."""
+    return Q(given_names_folded__startswith=word) | Q(given_names_folded__contains=f" {word}")
+
+
 def patient_search(criteria: PatientSearch) -> QuerySet[Patient]:
     """Patients matching every criterion, ordered by name then id (stable for cursors)."""
     patients = Patient.objects.all()
@@ -67,16 +73,15 @@ def patient_search(criteria: PatientSearch) -> QuerySet[Patient]:
             Exists(names.filter(_name_prefix("family_folded", criteria.family)))
         )
     if criteria.given:
-        patients = patients.filter(
-            Exists(names.filter(_name_prefix("given_folded", criteria.given)))
-        )
+        condition = Q()
+        for word in fold(criteria.given).split():
+            condition &= _any_given_starts_with(word)
+        patients = patients.filter(Exists(names.filter(condition)))
     if criteria.name:
         for word in fold(criteria.name).split():
             patients = patients.filter(
                 Exists(
-                    names.filter(
-                        Q(family_folded__startswith=word) | Q(given_folded__startswith=word)
-                    )
+                    names.filter(Q(family_folded__startswith=word) | _any_given_starts_with(word))
                 )
             )
     if criteria.birth_date is not None:

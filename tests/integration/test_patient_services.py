@@ -344,7 +344,8 @@ class TestSearch:
     def test_folded_prefix_search_by_each_criterion(self, scope):
         _, actor = scope
         jose = patient_register(
-            actor=actor, data=patient_data(names=(NameInput(family="García", given=("José",)),))
+            actor=actor,
+            data=patient_data(names=(NameInput(family="García", given=("José", "Ángel")),)),
         )
         patient_register(
             actor=actor,
@@ -360,6 +361,11 @@ class TestSearch:
         assert ids(name="JOSE gar") == [jose.id]
         assert len(ids(family="gar")) == 2
         assert ids(given="jos", birth_date=date(1987, 3, 14)) == [jose.id]
+        # Any given name, not only the first; every word must start one of them.
+        assert ids(given="angel") == [jose.id]
+        assert ids(given="ange jo") == [jose.id]
+        assert ids(given="ngel") == []
+        assert ids(name="angel garcia") == [jose.id]
         mrn = jose.identifiers.get()
         assert ids(identifier=mrn.value) == [jose.id]
         assert ids(identifier=f"{mrn.system}|{mrn.value}") == [jose.id]
