@@ -3,8 +3,8 @@
 PostgreSQL does the blocking; Python only scores. Each rule groups active patients (by their
 first name row) on a key; the pairs of a rule are the pairs sharing a key that also pass the
 rule's pair condition and that no earlier rule produced, so every pair is produced by exactly
-one rule. A rule is walked in key order in chunks of whole keys (`next_key_chunk`), so a chunk
-is a key range (after, upto] and a checkpoint is the last key done.
+one rule. A rule's keys are cut into chunks of whole keys (`plan_key_chunks` for a batch job,
+`next_key_chunk` one at a time for training), so a chunk is a key range (after, upto].
 
 Rules (key; extra pair condition; what they find):
 
@@ -191,6 +191,52 @@ def next_key_chunk(
         if patients >= chunk_patients:
             break
     return KeyChunk(upto=tuple(rows[taken - 1][:-1]), patients=patients, keys=taken)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedChunk:
+    """One chunk of a rule's key order: whole keys in (after, upto], about `patients` rows."""
+
+    rule: int
+    after: Key | None
+    upto: Key
+    patients: int
+
+
+def plan_key_chunks(
+    rule_index: int,
+    *,
+    after: Key | None,
+    chunk_patients: int,
+    batch_slice: BatchSlice,
+    policy: PlaceholderPolicy,
+) -> list[PlannedChunk]:
+    """Cut rule `rule_index`'s keys after `after` into chunks of about `chunk_patients`.
+
+    One statement per rule: the keys with their patient counts, numbered by the patients
+    before them in key order, cut every `chunk_patients`. A key is never split, so a chunk
+    holds at least one key, however many patients share it.
+    """
+    rule = BLOCKING_RULES[rule_index]
+    keys = _keys_of(rule)
+    blocked = _BLOCKED.format(range=_range(rule, after=after is not None, upto=False))
+    sql = f"""
+WITH k AS (SELECT {keys}, count(*) AS c FROM ({blocked}) b
+            WHERE {rule.eligible.format(b="b")} GROUP BY {keys}),
+     r AS (SELECT {keys}, c, (sum(c) OVER (ORDER BY {keys}) - c)::bigint / %(chunk)s::bigint AS chunk_no FROM k)
+SELECT DISTINCT ON (chunk_no) {keys}, sum(c) OVER (PARTITION BY chunk_no)
+  FROM r ORDER BY chunk_no, {", ".join(f"{key} DESC" for key in keys.split(", "))}
+"""  # noqa: S608 - composed only from this module's constant SQL fragments
+    params = _params(batch_slice, policy, chunk=chunk_patients, **_bound("after", after))
+    with tenant_cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    chunks = []
+    previous = after
+    for *upto, patients in rows:
+        chunks.append(PlannedChunk(rule_index, previous, tuple(upto), int(patients)))
+        previous = tuple(upto)
+    return chunks
 
 
 def block_pairs(

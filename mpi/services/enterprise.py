@@ -119,6 +119,7 @@ def batch_chunk_auto_link(job: BatchJob, summary: ProposalSummary) -> None:
     Runs inside the chunk's transaction, so a chunk's proposals and their links commit (or
     are lost and redone on resume) together.
     """
-    del job  # every open CERTAIN pair not linked yet, whichever chunk proposed it
-    if summary.certain:
-        candidates_auto_link(actor=None)
+    del job
+    # Only this chunk's pairs: chunks scored concurrently never wait on each other's rows.
+    if summary.certain_ids:
+        candidates_auto_link(actor=None, candidate_ids=summary.certain_ids)

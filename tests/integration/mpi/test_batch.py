@@ -1,17 +1,19 @@
 """Batch deduplication: blocking in PostgreSQL, chunked commits, resume, cancel, progress."""
 
+import threading
 from datetime import date
 
 import pytest
+from django.db import connection
 
 import mpi.services.batch as batch_service
-from mpi.models import BatchJob, BatchJobStatus, MatchCandidate, MatchDecisionKind
+from mpi.models import BatchChunk, BatchJob, BatchJobStatus, MatchCandidate, MatchDecisionKind
 from mpi.selectors.blocking import (
     BLOCKING_RULES,
     BatchSlice,
     block_pairs,
     blocked_patient_count,
-    next_key_chunk,
+    plan_key_chunks,
 )
 from mpi.selectors.models import current_match_parameters
 from mpi.services.batch import (
@@ -26,6 +28,7 @@ from mpi.services.batch import (
 from mpi.services.decisions import match_decision_record
 from mpi.services.matching import placeholder_policy
 from registration.models import Patient
+from registration.services.vital_status import DeathDate, vital_status_record_death
 from tenancy.db import tenant_scope
 from tenancy.errors import ConflictError, NotFoundError, ValidationFailedError
 from tenancy.models import AuditEvent
@@ -98,14 +101,11 @@ def _reference(tenant):
         policy = placeholder_policy()
         pairs = []
         for index in range(len(BLOCKING_RULES)):
-            chunk = next_key_chunk(
-                BLOCKING_RULES[index],
-                after=None,
-                chunk_patients=10**6,
-                batch_slice=BatchSlice(),
-                policy=policy,
+            chunks = plan_key_chunks(
+                index, after=None, chunk_patients=10**6, batch_slice=BatchSlice(), policy=policy
             )
-            if chunk is not None:
+            assert len(chunks) <= 1
+            for chunk in chunks:
                 pairs += block_pairs(
                     index, after=None, upto=chunk.upto, batch_slice=BatchSlice(), policy=policy
                 )
@@ -147,7 +147,12 @@ class TestRun:
         assert job.done == job.total == 48
         assert job.progress == 1.0
         assert job.pairs_per_second > 0
-        assert job.checkpoint == {"rule": len(BLOCKING_RULES), "after": None}
+        with tenant_scope(tenant.id):
+            planned = list(BatchChunk.objects.filter(job=job).order_by("position"))
+        assert job.checkpoint == {"rule": 0, "after": None, "planned": len(planned)}
+        assert job.chunks == len(planned)
+        assert all(chunk.done for chunk in planned)
+        assert sum(chunk.pairs_scored for chunk in planned) == job.pairs_scored
         stored = _candidate_pairs(tenant)
         assert set(stored) == expected
         for key in ("smith", "jones", "garcia"):
@@ -244,13 +249,19 @@ class TestRun:
         assert job.proposals["refreshed"] == len(first)
         assert set(_candidate_pairs(tenant)) == set(first)
 
-    def test_a_deceased_patient_is_never_certain(self, tenant, population, monkeypatch):
+    def test_a_deceased_patient_is_never_certain(self, tenant, population):
         smith, smyth = population["smith"], population["smyth"]
         batch_job_run(tenant_id=tenant.id, job_id=_request(tenant).id)
         assert _candidate_pairs(tenant)[_pair(smith, smyth)].grade == "certain"
-        monkeypatch.setattr(
-            batch_service, "deceased_patient_ids", lambda ids: frozenset({smyth.id}) & set(ids)
-        )
+        with tenant_scope(tenant.id):
+            vital_status_record_death(
+                actor=None,
+                patient_id=smyth.id,
+                expected_version=None,
+                death=DeathDate(date(2024, 5, 17)),
+                source="hospital",
+                channel="rest",
+            )
         batch_job_run(tenant_id=tenant.id, job_id=_request(tenant).id)
         assert _candidate_pairs(tenant)[_pair(smith, smyth)].grade == "probable"
 
@@ -287,6 +298,110 @@ class TestRun:
         job = batch_job_run(tenant_id=tenant.id, job_id=_request(tenant).id)
         again = batch_job_run(tenant_id=tenant.id, job_id=job.id)
         assert (again.chunks, again.finished_at) == (job.chunks, job.finished_at)
+
+
+class TestConcurrentRunners:
+    """Two runners on one job (two worker processes in production; two threads with their own
+    database connections here) share its chunks: each chunk is claimed by one of them."""
+
+    def _run_side_by_side(self, tenant, job, runners, *, after_chunk=None):
+        errors = []
+
+        def run():
+            try:
+                batch_job_run(
+                    tenant_id=tenant.id, job_id=job.id, chunk_patients=3, after_chunk=after_chunk
+                )
+            except BaseException as exc:  # noqa: BLE001 - reported to the test thread
+                errors.append(exc)
+            finally:
+                connection.close()  # this thread's own connection
+
+        threads = [threading.Thread(target=run) for _ in range(runners)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        return errors
+
+    def test_two_runners_score_disjoint_chunks_at_once_and_write_each_pair_once(
+        self, tenant, population, monkeypatch
+    ):
+        pairs, expected = _reference(tenant)
+        job = _request(tenant)
+        # Both runners must be inside a chunk at the same moment: each one's first chunk waits
+        # (after blocking, before scoring) until the other has claimed a chunk as well.
+        both_claimed = threading.Barrier(2, timeout=30)
+        scored_by: dict[str, int] = {}
+        real_score_pairs = batch_service.score_pairs
+
+        def score_pairs_side_by_side(*args, **kwargs):
+            name = threading.current_thread().name
+            if name not in scored_by:
+                both_claimed.wait()
+            scored_by[name] = scored_by.get(name, 0) + 1
+            return real_score_pairs(*args, **kwargs)
+
+        monkeypatch.setattr(batch_service, "score_pairs", score_pairs_side_by_side)
+        assert self._run_side_by_side(tenant, job, 2) == []
+        with tenant_scope(tenant.id):
+            job = BatchJob.objects.get(id=job.id)
+            planned = list(BatchChunk.objects.filter(job=job))
+            audits = list(AuditEvent.objects.filter(action="mpi.candidates_proposed"))
+            assert AuditEvent.objects.filter(action="mpi.batch_started").count() == 1
+            assert AuditEvent.objects.filter(action="mpi.batch_succeeded").count() == 1
+        assert len(scored_by) == 2
+        assert sum(scored_by.values()) == len(planned) == job.chunks > 2
+        assert job.status == BatchJobStatus.SUCCEEDED
+        assert job.done == job.total
+        assert job.pairs_scored == len(pairs)
+        stored = _candidate_pairs(tenant)
+        assert set(stored) == expected
+        # Every pair offered and inserted exactly once: none refreshed by a second writer.
+        assert job.proposals["offered"] == job.proposals["inserted"] == len(expected)
+        assert job.proposals["refreshed"] == 0
+        assert sum(a.details["inserted"] for a in audits) == len(stored)
+
+    def test_a_chunk_whose_runner_dies_is_scored_by_another(self, tenant, population):
+        pairs, expected = _reference(tenant)
+        job = _request(tenant)
+        killed = []
+
+        def kill_first_chunk(running):
+            if not killed:
+                killed.append(running.chunks)
+                raise WorkerKilled
+
+        with pytest.raises(WorkerKilled):
+            batch_job_run(
+                tenant_id=tenant.id, job_id=job.id, chunk_patients=3, after_chunk=kill_first_chunk
+            )
+        with tenant_scope(tenant.id):
+            assert BatchChunk.objects.filter(job_id=job.id, done=True).count() == 0
+        assert self._run_side_by_side(tenant, job, 2) == []
+        with tenant_scope(tenant.id):
+            job = BatchJob.objects.get(id=job.id)
+        assert job.status == BatchJobStatus.SUCCEEDED
+        assert job.pairs_scored == len(pairs)
+        assert set(_candidate_pairs(tenant)) == expected
+        assert job.proposals["offered"] == len(expected)
+
+    def test_a_job_started_before_chunks_were_planned_continues_from_its_checkpoint(
+        self, tenant, population
+    ):
+        pairs, _ = _reference(tenant)
+        job = _request(tenant)
+        with tenant_scope(tenant.id):
+            # As the previous release left a running job: rule 0 done, nothing planned.
+            BatchJob.objects.filter(id=job.id).update(
+                status=BatchJobStatus.RUNNING, checkpoint={"rule": 1, "after": None}
+            )
+        job = batch_job_run(tenant_id=tenant.id, job_id=job.id, chunk_patients=3)
+        with tenant_scope(tenant.id):
+            rules = set(BatchChunk.objects.filter(job=job).values_list("rule", flat=True))
+        assert job.status == BatchJobStatus.SUCCEEDED
+        assert rules == set(range(1, len(BLOCKING_RULES)))
+        assert 0 < job.pairs_scored < len(pairs)
 
 
 class TestRequestAndCancel:
