@@ -223,7 +223,9 @@ def plan_key_chunks(
     sql = f"""
 WITH k AS (SELECT {keys}, count(*) AS c FROM ({blocked}) b
             WHERE {rule.eligible.format(b="b")} GROUP BY {keys}),
-     r AS (SELECT {keys}, c, (sum(c) OVER (ORDER BY {keys}) - c)::bigint / %(chunk)s::bigint AS chunk_no FROM k)
+     r AS (SELECT {keys}, c,
+                  (sum(c) OVER (ORDER BY {keys}) - c)::bigint / %(chunk)s::bigint AS chunk_no
+             FROM k)
 SELECT DISTINCT ON (chunk_no) {keys}, sum(c) OVER (PARTITION BY chunk_no)
   FROM r ORDER BY chunk_no, {", ".join(f"{key} DESC" for key in keys.split(", "))}
 """  # noqa: S608 - composed only from this module's constant SQL fragments
