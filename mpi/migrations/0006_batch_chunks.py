@@ -6,6 +6,14 @@ from django.db import migrations, models
 
 from tenancy.rls import EnableRowLevelSecurity
 
+# Btree index for the key ranges of the `phonetic_names_swapped` blocking rule
+# (mpi/selectors/blocking.py): the two name sounds in sorted order.
+SWAPPED_NAMES_INDEX = (
+    "CREATE INDEX IF NOT EXISTS name_phonetic_pair_idx ON registration_patientname"
+    " (tenant_id, least(family_phonetic, given_phonetic),"
+    " greatest(family_phonetic, given_phonetic))"
+)
+
 
 class Migration(migrations.Migration):
 
@@ -36,4 +44,5 @@ class Migration(migrations.Migration):
             },
         ),
         EnableRowLevelSecurity("BatchChunk"),
+        migrations.RunSQL(SWAPPED_NAMES_INDEX, "DROP INDEX IF EXISTS name_phonetic_pair_idx"),
     ]

@@ -10,6 +10,7 @@ import mpi.services.batch as batch_service
 from mpi.models import BatchChunk, BatchJob, BatchJobStatus, MatchCandidate, MatchDecisionKind
 from mpi.selectors.blocking import (
     BLOCKING_RULES,
+    MAX_TELECOM_SHARING,
     BatchSlice,
     block_pairs,
     blocked_patient_count,
@@ -134,8 +135,67 @@ class TestBlocking:
                 blocked_patient_count(rule, BatchSlice(), placeholder_policy())
                 for rule in BLOCKING_RULES
             ]
-        # 18 patients; the two "Unknown Baby" ones take part in no rule.
-        assert counts == [16, 16, 16]
+        # 18 patients; the two "Unknown Baby" ones take part in no name rule; the telecom rule
+        # counts the four with a phone or an e-mail (smith, smyth, garcia, garcia2).
+        assert counts == [16, 16, 16, 16, 16, 4]
+
+
+class TestRecallRules:
+    """The rules for what the phonetic-key rules miss: swapped names, a missing birth date,
+    a shared phone or e-mail (placeholders and widely shared numbers left out)."""
+
+    @pytest.fixture
+    def people(self, tenant):
+        clinic = "617-555-0199"
+        data = {
+            # family and given swapped, birth day and month swapped
+            "swap1": person("Valadez", "Florencia", date(2005, 4, 7)),
+            "swap2": person("Florencia", "Valadez", date(2005, 7, 4)),
+            # no birth date on one side
+            "nobd1": person("Sarma", "Lavanya", None),
+            "nobd2": person("Sarma", "Lavanya", date(1981, 2, 3)),
+            # typos in both names and another birth month: only the phone and e-mail join them
+            "tel1": person(
+                "Hopkins", "Bobby", date(1992, 9, 19), phone="617-555-0142", email="bh@x.org"
+            ),
+            "tel2": person(
+                "Hpokins", "Robert", date(1992, 3, 19), phone="617-555-0142", email="bh@x.org"
+            ),
+            # a household: one phone, nothing else in common
+            "home1": person("Okafor", "Chidi", date(1960, 1, 10), phone="617-555-0177"),
+            "home2": person("Okafor", "Ada", date(1990, 6, 20), phone="617-555-0177"),
+            # placeholder phone, same birth year: never blocks
+            "ph1": person("Rossi", "Luca", date(1970, 5, 5), phone="555-555-5555"),
+            "ph2": person("Tanaka", "Yuki", date(1970, 8, 8), phone="555-555-5555"),
+        }
+        # a clinic's number on more rows than MAX_TELECOM_SHARING: never blocks
+        for index in range(MAX_TELECOM_SHARING + 1):
+            data[f"clinic{index}"] = person(
+                f"Patient{chr(65 + index % 26)}{index}x",
+                f"Given{chr(65 + index % 26)}q",
+                date(1950 + index, 1 + index % 12, 1 + index),
+                phone=clinic,
+            )
+        with tenant_scope(tenant.id):
+            return {key: register(value) for key, value in data.items()}
+
+    def test_each_recall_rule_finds_its_pair_once_and_nothing_more(self, tenant, people):
+        pairs, _ = _reference(tenant)
+        assert len(pairs) == len(set(pairs))
+        for left, right in (("swap1", "swap2"), ("nobd1", "nobd2"), ("tel1", "tel2")):
+            assert _pair(people[left], people[right]) in pairs, (left, right)
+        assert _pair(people["home1"], people["home2"]) not in pairs
+        assert _pair(people["ph1"], people["ph2"]) not in pairs
+        clinic = {people[key].id for key in people if key.startswith("clinic")}
+        assert not [pair for pair in pairs if set(pair) <= clinic]
+
+    def test_a_batch_proposes_them_and_auto_links_none_it_should_not(self, tenant, people):
+        job = batch_job_run(tenant_id=tenant.id, job_id=_request(tenant).id, chunk_patients=4)
+        stored = _candidate_pairs(tenant)
+        assert job.status == BatchJobStatus.SUCCEEDED
+        for left, right in (("swap1", "swap2"), ("nobd1", "nobd2"), ("tel1", "tel2")):
+            assert _pair(people[left], people[right]) in stored, (left, right)
+        assert job.proposals["refreshed"] == 0
 
 
 class TestRun:
@@ -144,7 +204,7 @@ class TestRun:
         job = _request(tenant)
         job = batch_job_run(tenant_id=tenant.id, job_id=job.id, chunk_patients=3)
         assert job.status == BatchJobStatus.SUCCEEDED
-        assert job.done == job.total == 48
+        assert job.done == job.total == 5 * 16 + 4
         assert job.progress == 1.0
         assert job.pairs_per_second > 0
         with tenant_scope(tenant.id):
