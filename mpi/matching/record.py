@@ -112,6 +112,16 @@ class MatchRecord:
         )
         return record.without_placeholders(policy or DEFAULT_PLACEHOLDER_POLICY)
 
+    def without_identifier_systems(self, systems: Iterable[str]) -> MatchRecord:
+        """This record without the identifiers of the given (normalized) systems.
+
+        Dropping evidence cannot add a placeholder, so a cleaned record stays cleaned.
+        """
+        dropped = frozenset(systems)
+        kept = replace(self, identifiers=tuple(i for i in self.identifiers if i[0] not in dropped))
+        object.__setattr__(kept, "cleaned_with", self.cleaned_with)
+        return kept
+
     def without_placeholders(self, policy: PlaceholderPolicy) -> MatchRecord:
         """This record with every placeholder value turned into "unknown".
 
