@@ -118,12 +118,14 @@ def worker(tenant_slug: str) -> None:
         )
         for _ in range(RUNNERS)
     ]
-    peaks = []
+    peaks, cpu = [], []
     for runner in runners:
         out, _ = runner.communicate()
         if runner.returncode != 0:
             raise SystemExit(f"a batch runner failed ({runner.returncode})")
-        peaks.append(json.loads(out.strip().splitlines()[-1])["peak_rss_mb"])
+        figures = json.loads(out.strip().splitlines()[-1])
+        peaks.append(figures["peak_rss_mb"])
+        cpu.append(figures["cpu_seconds"])
     seconds = time.perf_counter() - started
     with tenant_scope(tenant.id):
         job = BatchJob.objects.get(id=job.id)
@@ -140,6 +142,9 @@ def worker(tenant_slug: str) -> None:
                 "model_version": job.model_version,
                 # The largest runner's peak (each runner is its own process).
                 "peak_rss_mb": max(peaks),
+                # CPU the runners used (Python side; PostgreSQL's share is not in it): on a
+                # shared machine a steadier measure of the work than the wall time.
+                "runner_cpu_seconds": round(sum(cpu), 1),
             }
         )
     )
@@ -156,8 +161,15 @@ def runner(tenant_job: str) -> None:
     slug, job_id = tenant_job.split(":")
     tenant = Tenant.objects.get(slug=slug)
     batch_job_run(tenant_id=tenant.id, job_id=UUID(job_id))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    print(json.dumps({"peak_rss_mb": peak}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        json.dumps(
+            {
+                "peak_rss_mb": usage.ru_maxrss // 1024,
+                "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+            }
+        )
+    )
 
 
 def _ensure_bench_venv() -> Path:

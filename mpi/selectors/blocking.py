@@ -52,17 +52,19 @@ class BlockingRule:
 
 
 # Telecom values (phone digits, folded e-mail) held by more than this many rows are a
-# clinic's or a facility's number rather than a person's: they do not block (the job reports
-# how many such values it left out).
+# clinic's or a facility's number rather than a person's: they do not block (a job records
+# how many such values it left out, `overshared_telecom_values`).
 MAX_TELECOM_SHARING = 20
 
-# A telecom row that can block: a value, not a placeholder (the tenant's list, or one digit
-# repeated), held by few rows.
-_TELECOM_OK = """{t}.value_normalized <> ''
+# A telecom value that can block: a value, not a placeholder (the tenant's list, or one digit
+# repeated)...
+_TELECOM_VALUE = """{t}.value_normalized <> ''
        AND NOT {t}.value_normalized = ANY(%(telecom_placeholders)s)
-       AND {t}.value_normalized !~ '^([0-9])\\1{{3,}}$'
-       AND (SELECT count(*) FROM registration_patienttelecom s
-             WHERE s.value_normalized = {t}.value_normalized) <= %(telecom_sharing)s"""
+       AND {t}.value_normalized !~ '^([0-9])\\1{{3,}}$'"""
+# ... held by few rows (checked after the cheaper conditions, slice included).
+_TELECOM_FEW = """(SELECT count(*) FROM registration_patienttelecom s
+        WHERE s.value_normalized = {v}) <= %(telecom_sharing)s"""
+_TELECOM_OK = _TELECOM_VALUE + "\n       AND " + _TELECOM_FEW.replace("{v}", "{t}.value_normalized")
 
 # Some agreement beyond the shared value, so a household's phone does not pair every member.
 _TELECOM_PAIR = (
@@ -74,7 +76,7 @@ _TELECOM_PAIR = (
 _TELECOM_ROWS = f"""registration_patienttelecom t
   JOIN LATERAL (SELECT * FROM registration_patientname n0
                  WHERE n0.patient_id = t.patient_id AND n0.position = 0 OFFSET 0) n
-    ON {_TELECOM_OK.format(t="t")}"""  # noqa: S608 - constant fragments
+    ON {_TELECOM_VALUE.format(t="t")}"""  # noqa: S608 - constant fragments
 
 # The key is the least blocking value that x and y share.
 _FIRST_SHARED_TELECOM = f"""x.kv = (
@@ -139,7 +141,7 @@ BLOCKING_RULES: tuple[BlockingRule, ...] = (
         name="telecom",
         columns=("t.value_normalized",),
         keys=("kv",),
-        eligible="TRUE",
+        eligible=_TELECOM_FEW.replace("{v}", "{b}.kv"),
         pair=_TELECOM_PAIR,
         source=_TELECOM_ROWS,
         first_shared=_FIRST_SHARED_TELECOM,
@@ -237,6 +239,19 @@ def _bound(prefix: str, key: Key | None) -> dict[str, Any]:
 
 def _keys_of(rule: BlockingRule) -> str:
     return ", ".join(rule.keys)
+
+
+def overshared_telecom_values(policy: PlaceholderPolicy) -> int:
+    """How many telecom values (not placeholders) are too widely shared to block."""
+    sql = f"""
+SELECT count(*) FROM (SELECT t.value_normalized FROM registration_patienttelecom t
+                       WHERE {_TELECOM_VALUE.format(t="t")}
+                       GROUP BY t.value_normalized HAVING count(*) > %(telecom_sharing)s) s
+"""  # noqa: S608 - constant fragments
+    with tenant_cursor() as cursor:
+        cursor.execute(sql, _params(BatchSlice(), policy))
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
 
 
 def blocked_patient_count(

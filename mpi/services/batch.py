@@ -27,6 +27,7 @@ from mpi.selectors.blocking import (
     BatchSlice,
     PlannedChunk,
     block_pairs,
+    overshared_telecom_values,
     plan_key_chunks,
 )
 from mpi.selectors.frequencies import term_frequency_lookup
@@ -264,7 +265,12 @@ def _start(job: BatchJob, chunk_patients: int, policy: PlaceholderPolicy) -> boo
             )
             for position, chunk in enumerate(chunks)
         )
-        job.checkpoint = {**job.checkpoint, "planned": len(chunks)}
+        job.checkpoint = {
+            **job.checkpoint,
+            "planned": len(chunks),
+            # The bound of the telecom rule, reported rather than applied silently.
+            "telecom_values_left_out": overshared_telecom_values(policy),
+        }
         job.total = job.done + sum(chunk.patients for chunk in chunks)
     if job.status == BatchJobStatus.QUEUED:
         job.status = BatchJobStatus.RUNNING

@@ -193,6 +193,7 @@ class TestRecallRules:
         job = batch_job_run(tenant_id=tenant.id, job_id=_request(tenant).id, chunk_patients=4)
         stored = _candidate_pairs(tenant)
         assert job.status == BatchJobStatus.SUCCEEDED
+        assert job.checkpoint["telecom_values_left_out"] == 1  # the clinic's number
         for left, right in (("swap1", "swap2"), ("nobd1", "nobd2"), ("tel1", "tel2")):
             assert _pair(people[left], people[right]) in stored, (left, right)
         assert job.proposals["refreshed"] == 0
@@ -209,7 +210,12 @@ class TestRun:
         assert job.pairs_per_second > 0
         with tenant_scope(tenant.id):
             planned = list(BatchChunk.objects.filter(job=job).order_by("position"))
-        assert job.checkpoint == {"rule": 0, "after": None, "planned": len(planned)}
+        assert job.checkpoint == {
+            "rule": 0,
+            "after": None,
+            "planned": len(planned),
+            "telecom_values_left_out": 0,
+        }
         assert job.chunks == len(planned)
         assert all(chunk.done for chunk in planned)
         assert sum(chunk.pairs_scored for chunk in planned) == job.pairs_scored
@@ -425,7 +431,7 @@ class TestConcurrentRunners:
     def test_a_chunk_whose_runner_dies_is_scored_by_another(self, tenant, population):
         pairs, expected = _reference(tenant)
         job = _request(tenant)
-        killed = []
+        killed: list[int] = []
 
         def kill_first_chunk(running):
             if not killed:
