@@ -77,6 +77,15 @@ _TELECOM_ROWS = f"""registration_patienttelecom t
   JOIN LATERAL (SELECT * FROM registration_patientname n0
                  WHERE n0.patient_id = t.patient_id AND n0.position = 0 OFFSET 0) n
     ON {_TELECOM_VALUE.format(t="t")}"""  # noqa: S608 - constant fragments
+# The same over the whole tenant (planning): joins, the values' row counts grouped once.
+_TELECOM_ALL_ROWS = f"""registration_patienttelecom t
+  JOIN registration_patientname n ON n.patient_id = t.patient_id AND n.position = 0
+   AND {_TELECOM_VALUE.format(t="t")}
+  JOIN (SELECT value_normalized AS sv, count(*) AS shared FROM registration_patienttelecom
+         GROUP BY value_normalized) c ON c.sv = t.value_normalized"""  # noqa: S608 - constants
+# How many telecom rows hold the blocked row's value (key ranges: one index probe per row).
+_TELECOM_SHARED = """(SELECT count(*) FROM registration_patienttelecom s
+        WHERE s.value_normalized = t.value_normalized)"""
 
 # The key is the least blocking value that x and y share.
 _FIRST_SHARED_TELECOM = f"""x.kv = (
@@ -141,7 +150,7 @@ BLOCKING_RULES: tuple[BlockingRule, ...] = (
         name="telecom",
         columns=("t.value_normalized",),
         keys=("kv",),
-        eligible=_TELECOM_FEW.replace("{v}", "{b}.kv"),
+        eligible="{b}.shared <= %(telecom_sharing)s",
         pair=_TELECOM_PAIR,
         source=_TELECOM_ROWS,
         first_shared=_FIRST_SHARED_TELECOM,
@@ -156,7 +165,7 @@ SELECT n.patient_id AS pid, n.family_phonetic AS fp, n.given_phonetic AS gp,
        extract(month FROM p.birth_date)::int AS mo, extract(day FROM p.birth_date)::int AS dy,
        least(n.family_phonetic, n.given_phonetic) AS lo,
        greatest(n.family_phonetic, n.given_phonetic) AS hi,
-       {value} AS kv,
+       {value} AS kv, {shared} AS shared,
        (n.family_folded = ANY(%(placeholders)s)
         OR (n.given_folded || ' ' || n.family_folded) = ANY(%(placeholders)s))
          AS family_placeholder,
@@ -164,10 +173,7 @@ SELECT n.patient_id AS pid, n.family_phonetic AS fp, n.given_phonetic AS gp,
         OR (n.given_folded || ' ' || n.family_folded) = ANY(%(placeholders)s))
          AS given_placeholder
   FROM {source}
-  -- One index lookup per row of the key range (OFFSET 0 keeps the planner from turning
-  -- this into a scan of every patient for each chunk).
-  JOIN LATERAL (SELECT q.birth_date FROM registration_patient q
-                 WHERE q.id = n.patient_id AND q.active OFFSET 0) p ON TRUE
+  {patient}
  WHERE n.position = 0
    AND (%(year_from)s::int IS NULL OR n.birth_year >= %(year_from)s::int)
    AND (%(year_to)s::int IS NULL OR n.birth_year <= %(year_to)s::int)
@@ -175,11 +181,27 @@ SELECT n.patient_id AS pid, n.family_phonetic AS fp, n.given_phonetic AS gp,
 """
 
 
+# A key range reaches its patients by one index lookup per row (OFFSET 0 keeps the planner
+# from turning this into a scan of every patient for each chunk); the whole tenant (planning)
+# by one join.
+_PATIENT_BY_KEY = """JOIN LATERAL (SELECT q.birth_date FROM registration_patient q
+                 WHERE q.id = n.patient_id AND q.active OFFSET 0) p ON TRUE"""
+_PATIENT_ALL = "JOIN registration_patient p ON p.id = n.patient_id AND p.active"
+
+
 def _blocked(rule: BlockingRule, *, after: bool, upto: bool) -> str:
-    """The blocked relation of `rule`, within a key range."""
+    """The blocked relation of `rule`, within a key range (none: the whole slice)."""
+    whole = not (after or upto)
+    if rule.source:
+        source = _TELECOM_ALL_ROWS if whole else rule.source
+        shared = "c.shared" if whole else _TELECOM_SHARED
+    else:
+        source, shared = "registration_patientname n", "NULL::bigint"
     return _BLOCKED.format(
         value="t.value_normalized" if rule.source else "NULL::text",
-        source=rule.source or "registration_patientname n",
+        shared=shared,
+        source=source,
+        patient=_PATIENT_ALL if whole else _PATIENT_BY_KEY,
         range=_range(rule, after=after, upto=upto),
     )
 
