@@ -162,6 +162,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Safe because the tenant setting is transaction-local: see tests/integration/test_tenant_isolation.
 CELERY_DB_REUSE_MAX = 100
 
+# Batch deduplication: runners per job (one Celery task each, sharing the job's chunks); at
+# most the worker's --concurrency are busy at once (docs/MATCHING.md).
+MPI_BATCH_RUNNERS = int(os.environ.get("MPI_BATCH_RUNNERS", "2"))
 # Break-glass: how long a self-issued grant to a restricted patient lasts (docs/SECURITY.md).
 BREAK_GLASS_MINUTES = int(os.environ.get("BREAK_GLASS_MINUTES", "30"))
 # Audit hash chain: rows are sealed once older than this (longer than any transaction).

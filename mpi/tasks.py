@@ -4,6 +4,7 @@ from typing import Any
 from uuid import UUID
 
 from celery import Task, shared_task
+from django.conf import settings
 
 from mpi.models import BatchJob
 from mpi.selectors.tenants import active_tenant_ids
@@ -64,8 +65,13 @@ def batch_dedupe_task(*, tenant_id: str, job_id: str) -> str:
 
 
 def batch_job_enqueue(job: BatchJob) -> None:
-    """Send the job's task once the current (tenant) transaction commits."""
-    enqueue_on_commit(batch_dedupe_task, tenant_id=current_tenant_id(), job_id=str(job.id))
+    """Send the job's task MPI_BATCH_RUNNERS times once the current transaction commits.
+
+    Each delivery is one runner: the worker pool runs them side by side, and they share the
+    job's chunks (`batch_job_run`), so a job uses as many worker processes as runners.
+    """
+    for _ in range(max(1, settings.MPI_BATCH_RUNNERS)):
+        enqueue_on_commit(batch_dedupe_task, tenant_id=current_tenant_id(), job_id=str(job.id))
 
 
 @shared_task(base=TenantTask, name="mpi.match_model_train", required_module="mpi")

@@ -6,9 +6,10 @@ For each size in BENCH_MPI_SIZES (default 10000,100000; add 1000000 for a millio
 1. Load N synthetic patients with `patients_generate` and its truth file (which records are
    one person) into a benchmark database (scratch, or kept with `--keep`); VACUUM ANALYZE;
    refresh the name frequencies.
-2. Batch: a worker process runs `batch_job_run` over the whole tenant; wall time, pairs
-   scored, pairs/s and the worker's peak RSS. Precision/recall/F1 of the pairs it graded
-   PROBABLE or better (and POSSIBLE or better) against every true pair.
+2. Batch: BENCH_MPI_RUNNERS (default 2) runner processes run `batch_job_run` on one job over
+   the whole tenant, sharing its chunks as that many Celery worker processes would; wall
+   time, pairs scored, pairs/s and the largest runner's peak RSS. Precision/recall/F1 of the
+   pairs it graded PROBABLE or better (and POSSIBLE or better) against every true pair.
 3. Blocking: every pair the rules produce (SQL only): pairs completeness (true pairs
    blocked / true pairs) and reduction ratio (1 - blocked / all pairs).
 4. Online: `match_patient` for a sample of records (their own record excluded); P/R/F1 of
@@ -51,6 +52,8 @@ BENCH_VENV = LOCAL / "bench-venv"
 SPLINK_TIME_CAP = int(os.environ.get("BENCH_MPI_SPLINK_SECONDS", "900"))
 SPLINK_MEMORY = os.environ.get("BENCH_MPI_SPLINK_MEMORY", "4GB")
 ONLINE_QUERIES = 300
+# Batch runners (processes) sharing the job, as MPI_BATCH_RUNNERS Celery tasks would.
+RUNNERS = int(os.environ.get("BENCH_MPI_RUNNERS", "2"))
 
 EXPORT_SQL = """
 SELECT p.id, coalesce(n.given[1], ''), n.family, coalesce(p.birth_date::text, ''), p.gender,
@@ -94,11 +97,13 @@ def pair_quality(predicted: set[tuple[str, str]], truth: set[tuple[str, str]]) -
 
 
 def worker(tenant_slug: str) -> None:
-    """Child process: run one batch job over the tenant; print its figures as JSON."""
+    """Child process: run one batch job over the tenant with RUNNERS runner processes (as
+    many Celery worker processes would); print its figures as JSON."""
     import django
 
     django.setup()
-    from mpi.services.batch import batch_job_request, batch_job_run
+    from mpi.models import BatchJob
+    from mpi.services.batch import batch_job_request
     from tenancy.db import tenant_scope
     from tenancy.models import Tenant
 
@@ -106,19 +111,64 @@ def worker(tenant_slug: str) -> None:
     with tenant_scope(tenant.id):
         job = batch_job_request(actor=None)
     started = time.perf_counter()
-    job = batch_job_run(tenant_id=tenant.id, job_id=job.id)
+    runners = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--runner", f"{tenant_slug}:{job.id}"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=os.environ,
+        )
+        for _ in range(RUNNERS)
+    ]
+    peaks, cpu = [], []
+    for runner in runners:
+        out, _ = runner.communicate()
+        if runner.returncode != 0:
+            raise SystemExit(f"a batch runner failed ({runner.returncode})")
+        figures = json.loads(out.strip().splitlines()[-1])
+        peaks.append(figures["peak_rss_mb"])
+        cpu.append(figures["cpu_seconds"])
     seconds = time.perf_counter() - started
+    with tenant_scope(tenant.id):
+        job = BatchJob.objects.get(id=job.id)
     print(
         json.dumps(
             {
                 "status": str(job.status),
                 "seconds": round(seconds, 1),
+                "runners": RUNNERS,
                 "chunks": job.chunks,
                 "pairs_scored": job.pairs_scored,
                 "pairs_per_second": round(job.pairs_scored / seconds, 1),
                 "proposals": job.proposals,
                 "model_version": job.model_version,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+                # The largest runner's peak (each runner is its own process).
+                "peak_rss_mb": max(peaks),
+                # CPU the runners used (Python side; PostgreSQL's share is not in it): on a
+                # shared machine a steadier measure of the work than the wall time.
+                "runner_cpu_seconds": round(sum(cpu), 1),
+            }
+        )
+    )
+
+
+def runner(tenant_job: str) -> None:
+    """Grandchild process: one runner of the job (`batch_job_run`); print its peak RSS."""
+    import django
+
+    django.setup()
+    from mpi.services.batch import batch_job_run
+    from tenancy.models import Tenant
+
+    slug, job_id = tenant_job.split(":")
+    tenant = Tenant.objects.get(slug=slug)
+    batch_job_run(tenant_id=tenant.id, job_id=UUID(job_id))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        json.dumps(
+            {
+                "peak_rss_mb": usage.ru_maxrss // 1024,
+                "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
             }
         )
     )
@@ -243,7 +293,7 @@ def run_size(args: argparse.Namespace, size: int, owner_url: str) -> dict[str, A
 
     from mpi.matching.score import MatchGrade
     from mpi.models import MatchCandidate
-    from mpi.selectors.blocking import BLOCKING_RULES, BatchSlice, block_pairs, next_key_chunk
+    from mpi.selectors.blocking import BLOCKING_RULES, BatchSlice, block_pairs, plan_key_chunks
     from mpi.services.frequencies import name_frequencies_refresh
     from mpi.services.matching import match_patient, placeholder_policy
     from registration.models import Patient
@@ -280,27 +330,27 @@ def run_size(args: argparse.Namespace, size: int, owner_url: str) -> dict[str, A
 
     print("blocking …", flush=True)
     blocked: set[tuple[str, str]] = set()
+    blocked_by_rule: dict[str, int] = {}
     with tenant_scope(tenant.id):
         policy = placeholder_policy()
         for index, rule in enumerate(BLOCKING_RULES):
-            after = None
-            while (
-                chunk := next_key_chunk(
-                    rule,
-                    after=after,
-                    chunk_patients=20_000,
+            blocked_by_rule[rule.name] = 0
+            for chunk in plan_key_chunks(
+                index, after=None, chunk_patients=20_000, batch_slice=BatchSlice(), policy=policy
+            ):
+                for low, high in block_pairs(
+                    index,
+                    after=chunk.after,
+                    upto=chunk.upto,
                     batch_slice=BatchSlice(),
                     policy=policy,
-                )
-            ) is not None:
-                for low, high in block_pairs(
-                    index, after=after, upto=chunk.upto, batch_slice=BatchSlice(), policy=policy
                 ):
                     blocked.add(tuple(sorted((str(low), str(high)))))  # type: ignore[arg-type]
-                after = chunk.upto
+                    blocked_by_rule[rule.name] += 1
     all_pairs = records * (records - 1) // 2
     blocking = {
         "pairs": len(blocked),
+        "pairs_by_rule": blocked_by_rule,
         "pairs_completeness": round(len(blocked & truth) / len(truth), 4),
         "reduction_ratio": round(1 - len(blocked) / all_pairs, 6),
     }
@@ -393,7 +443,8 @@ def _markdown(result: dict[str, Any]) -> str:
         batch, online, splink = size["batch"], size["online"], size["splink"]
         q = batch["quality_probable_or_better"]
         lines.append(
-            f"| {size['patients']:,} | ours, batch (PROBABLE+) | {q['precision']:.3f} | "
+            f"| {size['patients']:,} | ours, batch, {batch.get('runners', 1)} runners "
+            f"(PROBABLE+) | {q['precision']:.3f} | "
             f"{q['recall']:.3f} | {q['f1']:.3f} | {batch['seconds']} | {batch['pairs_scored']:,} "
             f"| {batch['pairs_per_second']:,} | {batch['peak_rss_mb']} |"
         )
@@ -437,6 +488,7 @@ def _markdown(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--runner", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--duplicate-rate", type=float, default=0.1)
     parser.add_argument("--keep", action="store_true", help="Keep one database per size.")
@@ -449,6 +501,9 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     if args.worker:
         worker(args.worker)
+        return
+    if args.runner:
+        runner(args.runner)
         return
     sizes = [int(s) for s in os.environ.get("BENCH_MPI_SIZES", "10000,100000").split(",") if s]
     owner_url, app_url = os.environ["DATABASE_OWNER_URL"], os.environ["DATABASE_URL"]

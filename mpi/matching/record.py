@@ -7,7 +7,7 @@ trained and benchmarked without a database, and keeps normalization in one place
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from mpi.matching.normalize import (
@@ -56,6 +56,12 @@ class MatchRecord:
     postal_code: str | None = None
     address_line: str | None = None
     email: str | None = None
+    # The policy this very record was cleaned with (not copied by `replace`, not compared):
+    # `without_placeholders` under the same policy is then a no-op, so a batch does not
+    # re-normalize every value of both records for each pair it scores.
+    cleaned_with: PlaceholderPolicy | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_raw(
@@ -106,12 +112,24 @@ class MatchRecord:
         )
         return record.without_placeholders(policy or DEFAULT_PLACEHOLDER_POLICY)
 
+    def without_identifier_systems(self, systems: Iterable[str]) -> MatchRecord:
+        """This record without the identifiers of the given (normalized) systems.
+
+        Dropping evidence cannot add a placeholder, so a cleaned record stays cleaned.
+        """
+        dropped = frozenset(systems)
+        kept = replace(self, identifiers=tuple(i for i in self.identifiers if i[0] not in dropped))
+        object.__setattr__(kept, "cleaned_with", self.cleaned_with)
+        return kept
+
     def without_placeholders(self, policy: PlaceholderPolicy) -> MatchRecord:
         """This record with every placeholder value turned into "unknown".
 
         A whole-name placeholder ("John" + "Doe") removes both name parts; a single-part
         placeholder ("Baby Girl" as given name) removes only that part.
         """
+        if self.cleaned_with is policy:
+            return self
 
         family = _unless_placeholder(policy, "name", self.family)
         given = _unless_placeholder(policy, "name", self.given)
@@ -124,7 +142,7 @@ class MatchRecord:
         birth_date = self.birth_date
         if birth_date is not None and policy.is_placeholder("birth_date", birth_date.isoformat()):
             birth_date = None
-        return replace(
+        cleaned = replace(
             self,
             family=family,
             given=given,
@@ -142,3 +160,5 @@ class MatchRecord:
             address_line=_unless_placeholder(policy, "address", self.address_line),
             email=_unless_placeholder(policy, "email", self.email),
         )
+        object.__setattr__(cleaned, "cleaned_with", policy)
+        return cleaned

@@ -1,6 +1,6 @@
 """Models of this app."""
 
-from mpi.models.batch import LIVE_BATCH_STATUSES, BatchJob, BatchJobStatus
+from mpi.models.batch import LIVE_BATCH_STATUSES, BatchChunk, BatchJob, BatchJobStatus
 from mpi.models.matching import MatchDecision, MatchDecisionKind, MatchModel, NameFrequency
 from mpi.models.merge import MergeStatus, PatientMerge
 from mpi.models.placeholders import PlaceholderField, PlaceholderValue
@@ -8,6 +8,7 @@ from mpi.models.review import CandidateGrade, CandidateSource, CandidateStatus, 
 
 __all__ = [
     "LIVE_BATCH_STATUSES",
+    "BatchChunk",
     "BatchJob",
     "BatchJobStatus",
     "CandidateGrade",

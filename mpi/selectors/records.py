@@ -56,11 +56,12 @@ def _split_given(given: Sequence[str]) -> tuple[str | None, str | None]:
 
 
 def _with_names(
-    base: MatchRecord, names: Sequence[tuple[str, Sequence[str]]]
+    base: MatchRecord, names: Sequence[tuple[str, Sequence[str]]], policy: PlaceholderPolicy
 ) -> tuple[MatchRecord, ...]:
     """One record per name (at most MAX_NAMES_PER_PATIENT), the rest of the record shared.
 
-    Placeholder names are left for `compare_records`, which applies the tenant's policy.
+    Each is cleaned of the policy's placeholders once here, so scoring does not clean the
+    same record again for every pair it takes part in.
     """
     records = []
     for family, given in names[:MAX_NAMES_PER_PATIENT]:
@@ -71,7 +72,7 @@ def _with_names(
                 family=normalize_name(family),
                 given=normalize_name(first),
                 middle=normalize_name(middle),
-            )
+            ).without_placeholders(policy)
         )
     return tuple(records) or (base,)
 
@@ -127,10 +128,7 @@ def without_unshared_record_numbers(
             unshared.add(system)
     if not unshared:
         return left, right
-    return (
-        replace(left, identifiers=tuple(i for i in left.identifiers if i[0] not in unshared)),
-        replace(right, identifiers=tuple(i for i in right.identifiers if i[0] not in unshared)),
-    )
+    return left.without_identifier_systems(unshared), right.without_identifier_systems(unshared)
 
 
 def input_records(data: PatientInput, policy: PlaceholderPolicy) -> tuple[MatchRecord, ...]:
@@ -147,7 +145,7 @@ def input_records(data: PatientInput, policy: PlaceholderPolicy) -> tuple[MatchR
         else None,
         policy=policy,
     )
-    return _with_names(base, [(name.family, name.given) for name in data.names])
+    return _with_names(base, [(name.family, name.given) for name in data.names], policy)
 
 
 @dataclass(frozen=True)
@@ -178,5 +176,7 @@ def candidate_records(patient_ids: Sequence[UUID], policy: PlaceholderPolicy) ->
             address=(address[0], address[1]) if address else None,
             policy=policy,
         )
-        records[patient_id] = _with_names(base, [(family, given) for family, given in names])
+        records[patient_id] = _with_names(
+            base, [(family, given) for family, given in names], policy
+        )
     return StoredCandidates(records=records, record_number_systems=record_number_systems(typed))

@@ -1,12 +1,13 @@
 """Batch deduplication: score every blocked pair of a tenant (or a slice) into the review queue.
 
-A job walks the blocking rules (`mpi.selectors.blocking`) in key order, one chunk of whole
-keys per transaction: PostgreSQL produces the chunk's pairs, the pure engine scores them with
-the tenant's current model, term frequencies and placeholders, `match_candidates_propose`
-upserts them, and the job's checkpoint and counters move on — all in that one transaction.
-So memory stays bounded by the chunk, and a run that dies (worker killed, exception) resumes
-exactly after the last committed chunk: no pair lost, none scored twice. Cancellation is a
-flag checked at the start of every chunk.
+A job's blocking rules (`mpi.selectors.blocking`) are cut into chunks of whole keys when it
+starts (`BatchChunk` rows). Runners — one per worker process, any number — claim pending
+chunks with `FOR UPDATE SKIP LOCKED`; per chunk, in one transaction, PostgreSQL produces the
+chunk's pairs, the pure engine scores them with the tenant's current model, term frequencies
+and placeholders, `match_candidates_propose` upserts them, and the chunk is marked done and
+counted on the job. So memory stays bounded by the chunk, the runners share the work, and a
+run that dies (worker killed, exception) leaves exactly the undone chunks pending: no pair
+lost, none scored twice. Cancellation is a flag checked before every chunk.
 """
 
 import time
@@ -14,19 +15,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from mpi.matching.model import ModelParameters
 from mpi.matching.normalize import PlaceholderPolicy
 from mpi.matching.score import MatchGrade, score_pair
-from mpi.models import LIVE_BATCH_STATUSES, BatchJob, BatchJobStatus
+from mpi.models import LIVE_BATCH_STATUSES, BatchChunk, BatchJob, BatchJobStatus
 from mpi.selectors.blocking import (
     BLOCKING_RULES,
     BatchSlice,
+    PlannedChunk,
     block_pairs,
-    blocked_patient_count,
-    next_key_chunk,
+    overshared_telecom_values,
+    plan_key_chunks,
 )
 from mpi.selectors.frequencies import term_frequency_lookup
 from mpi.selectors.models import current_match_parameters
@@ -43,6 +45,9 @@ from tenancy.services.audit import audit_record
 # the work lost to a crash.
 CHUNK_PATIENTS = 2000
 _ERROR_LENGTH = 500
+# A chunk that deadlocked with a concurrent one (both linking a patient) is retried this often.
+_MAX_RETRIES = 5
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
 
 ChunkHook = Callable[[BatchJob, ProposalSummary], None]
 _chunk_hooks: list[ChunkHook] = []
@@ -141,24 +146,42 @@ def batch_job_run(
     chunk_patients: int = CHUNK_PATIENTS,
     after_chunk: Callable[[BatchJob], None] | None = None,
 ) -> BatchJob:
-    """Run (or resume) a job chunk by chunk, one transaction each, until done or cancelled.
+    """Run (or resume, or help) a job chunk by chunk, one transaction each, until none is left.
 
-    Must run outside any transaction: each chunk commits on its own. `after_chunk(job)` runs
-    inside each chunk's transaction after its writes (a test hook to simulate a crash there).
-    An exception marks the job failed (its checkpoint stays: resume continues from it); a
-    worker killed outright leaves it running, and running the task again continues it.
+    Must run outside any transaction: each chunk commits on its own. Any number of runners
+    may work on one job at once (the task is sent once per worker process): the first plans
+    the chunks, then each claims pending chunks with `FOR UPDATE SKIP LOCKED`, so no chunk is
+    scored by two runners and a chunk whose runner died is pending again. The last runner to
+    find nothing pending marks the job succeeded. `after_chunk(job)` runs inside each chunk's
+    transaction after its writes (a test hook to simulate a crash there). An exception marks
+    the job failed (its done chunks stay: resume continues with the rest); a worker killed
+    outright leaves it running, and running the task again continues it. A deadlock with a
+    concurrent chunk (both linking one patient) rolls the chunk back and retries it.
     """
     if transaction.get_connection().in_atomic_block:
         raise RuntimeError("batch_job_run commits per chunk and cannot run inside a transaction")
     run = _Run(policy=None, parameters=None)
+    retries = 0
     try:
-        while _run_chunk(tenant_id, job_id, chunk_patients, after_chunk, run):
-            pass
+        while True:
+            try:
+                if not _run_step(tenant_id, job_id, chunk_patients, after_chunk, run):
+                    break
+                retries = 0
+            except OperationalError as exc:
+                retries += 1
+                if not _is_transient(exc) or retries > _MAX_RETRIES:
+                    raise
     except Exception as exc:
         _fail(tenant_id, job_id, exc)
         raise
     with tenant_scope(tenant_id):
         return BatchJob.objects.get(id=job_id)
+
+
+def _is_transient(exc: OperationalError) -> bool:
+    """A deadlock or serialization failure: the transaction rolled back and may be retried."""
+    return getattr(exc.__cause__, "sqlstate", None) in _TRANSIENT_SQLSTATES
 
 
 @dataclass
@@ -169,72 +192,133 @@ class _Run:
     parameters: ModelParameters | None
 
 
-def _run_chunk(
+def _run_step(
     tenant_id: UUID,
     job_id: UUID,
     chunk_patients: int,
     after_chunk: Callable[[BatchJob], None] | None,
     run: _Run,
 ) -> bool:
-    """One step of a job in its own transaction; False when there is nothing more to do."""
+    """One step of a job in its own transaction; False when this runner has nothing to do."""
     with tenant_scope(tenant_id):
-        job = BatchJob.objects.select_for_update().filter(id=job_id).first()
+        job = BatchJob.objects.filter(id=job_id).first()
         if job is None or job.status not in LIVE_BATCH_STATUSES:
             return False
         if run.policy is None or run.parameters is None:
             run.policy, run.parameters = placeholder_policy(), current_match_parameters()
-        policy, parameters = run.policy, run.parameters
-        batch_slice = BatchSlice(job.birth_year_from, job.birth_year_to)
         if job.cancel_requested:
-            return _finish(job, BatchJobStatus.CANCELLED, "mpi.batch_cancelled")
-        if job.status == BatchJobStatus.QUEUED:
-            job.status = BatchJobStatus.RUNNING
-            job.started_at = job.started_at or timezone.now()
-            if not job.total:
-                job.total = sum(
-                    blocked_patient_count(rule, batch_slice, policy) for rule in BLOCKING_RULES
-                )
-            job.save()
-            _audit(None, job, "mpi.batch_started")
-            return True
-        rule_index = int(job.checkpoint.get("rule", 0))
-        if rule_index >= len(BLOCKING_RULES):
-            return _finish(job, BatchJobStatus.SUCCEEDED, "mpi.batch_succeeded")
-        raw_after = job.checkpoint.get("after")
-        after = tuple(raw_after) if raw_after is not None else None
-        started = time.monotonic()
-        chunk = next_key_chunk(
-            BLOCKING_RULES[rule_index],
-            after=after,
-            chunk_patients=chunk_patients,
-            batch_slice=batch_slice,
-            policy=policy,
+            job = _locked(job_id)
+            if job.status in LIVE_BATCH_STATUSES:
+                _finish(job, BatchJobStatus.CANCELLED, "mpi.batch_cancelled")
+            return False
+        if job.status == BatchJobStatus.QUEUED or "planned" not in job.checkpoint:
+            return _start(_locked(job_id), chunk_patients, run.policy)
+        chunk = (
+            BatchChunk.objects.select_for_update(skip_locked=True)
+            .filter(job_id=job_id, done=False)
+            .order_by("position")
+            .first()
         )
         if chunk is None:
-            job.checkpoint = {"rule": rule_index + 1, "after": None}
-            job.save()
-            return True
-        pairs = block_pairs(
-            rule_index, after=after, upto=chunk.upto, batch_slice=batch_slice, policy=policy
-        )
-        summary = match_candidates_propose(
-            actor=None,
-            pairs=score_pairs(pairs, parameters=parameters, policy=policy),
-            model_version=parameters.version,
-        )
-        job.done += chunk.patients
-        job.chunks += 1
-        job.pairs_scored += len(pairs)
-        job.proposals = _added(job.proposals, summary)
-        job.checkpoint = {"rule": rule_index, "after": list(chunk.upto)}
-        job.model_version = parameters.version
-        job.busy_seconds += time.monotonic() - started
-        job.save()
-        for hook in _chunk_hooks:
-            hook(job, summary)
-        if after_chunk is not None:
-            after_chunk(job)
+            # Chunks still pending here are being scored by other runners: the last of them
+            # to finish finds none and closes the job.
+            if not BatchChunk.objects.filter(job_id=job_id, done=False).exists():
+                job = _locked(job_id)
+                if job.status == BatchJobStatus.RUNNING:
+                    _finish(job, BatchJobStatus.SUCCEEDED, "mpi.batch_succeeded")
+            return False
+        _run_chunk(job_id, chunk, after_chunk, run.policy, run.parameters)
         return True
+
+
+def _start(job: BatchJob, chunk_patients: int, policy: PlaceholderPolicy) -> bool:
+    """Plan a job's chunks (from its checkpoint) and mark it running; once, under its lock.
+
+    Runners that queue on the lock meanwhile find it running with its plan. A resumed job is
+    planned already. The checkpoint ({"rule", "after"}: where blocking starts) of a job
+    begun before chunks were planned is honoured, so such a job continues where it stopped.
+    """
+    if job.status not in LIVE_BATCH_STATUSES:
+        return False
+    if "planned" not in job.checkpoint:
+        batch_slice = BatchSlice(job.birth_year_from, job.birth_year_to)
+        first_rule = int(job.checkpoint.get("rule", 0))
+        raw_after = job.checkpoint.get("after")
+        chunks: list[PlannedChunk] = []
+        for rule_index in range(first_rule, len(BLOCKING_RULES)):
+            chunks += plan_key_chunks(
+                rule_index,
+                after=tuple(raw_after) if rule_index == first_rule and raw_after else None,
+                chunk_patients=chunk_patients,
+                batch_slice=batch_slice,
+                policy=policy,
+            )
+        BatchChunk.objects.bulk_create(
+            BatchChunk(
+                tenant_id=job.tenant_id,
+                job=job,
+                position=position,
+                rule=chunk.rule,
+                after=list(chunk.after) if chunk.after is not None else None,
+                upto=list(chunk.upto),
+                patients=chunk.patients,
+            )
+            for position, chunk in enumerate(chunks)
+        )
+        job.checkpoint = {
+            **job.checkpoint,
+            "planned": len(chunks),
+            # The bound of the telecom rule, reported rather than applied silently.
+            "telecom_values_left_out": overshared_telecom_values(policy),
+        }
+        job.total = job.done + sum(chunk.patients for chunk in chunks)
+    if job.status == BatchJobStatus.QUEUED:
+        job.status = BatchJobStatus.RUNNING
+        job.started_at = job.started_at or timezone.now()
+        _audit(None, job, "mpi.batch_started")
+    job.save()
+    return True
+
+
+def _run_chunk(
+    job_id: UUID,
+    chunk: BatchChunk,
+    after_chunk: Callable[[BatchJob], None] | None,
+    policy: PlaceholderPolicy,
+    parameters: ModelParameters,
+) -> None:
+    """Score one claimed chunk, propose its pairs, mark it done and count it on the job."""
+    started = time.monotonic()
+    job = BatchJob.objects.get(id=job_id)
+    pairs = block_pairs(
+        chunk.rule,
+        after=tuple(chunk.after) if chunk.after is not None else None,
+        upto=tuple(chunk.upto),
+        batch_slice=BatchSlice(job.birth_year_from, job.birth_year_to),
+        policy=policy,
+    )
+    summary = match_candidates_propose(
+        actor=None,
+        pairs=score_pairs(pairs, parameters=parameters, policy=policy),
+        model_version=parameters.version,
+    )
+    chunk.done = True
+    chunk.pairs_scored = len(pairs)
+    chunk.finished_at = timezone.now()
+    chunk.save(update_fields=["done", "pairs_scored", "finished_at"])
+    # The job row last: concurrent runners wait on it only for the rest of this transaction.
+    job = _locked(job_id)
+    job.done += chunk.patients
+    job.chunks += 1
+    job.pairs_scored += len(pairs)
+    job.proposals = _added(job.proposals, summary)
+    job.model_version = parameters.version
+    job.busy_seconds += time.monotonic() - started
+    job.save()
+    for hook in _chunk_hooks:
+        hook(job, summary)
+    if after_chunk is not None:
+        after_chunk(job)
 
 
 def score_pairs(

@@ -9,7 +9,7 @@ alone. One audit row summarises the chunk; it carries counts and the model versi
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -50,7 +50,7 @@ ON CONFLICT (tenant_id, patient_low_id, patient_high_id) DO UPDATE
        explanation = EXCLUDED.explanation, model_version = EXCLUDED.model_version,
        updated_at = EXCLUDED.updated_at
  WHERE c.status = 'open'
-RETURNING (xmax = 0) AS inserted, grade
+RETURNING id, (xmax = 0) AS inserted, grade
 """
 
 
@@ -77,6 +77,8 @@ class ProposalSummary:
     skipped: int = 0
     # CERTAIN pairs now OPEN (inserted or refreshed): what the auto-linker looks at.
     certain: int = 0
+    # Their candidate ids (not part of the counts of `to_dict`).
+    certain_ids: tuple[UUID, ...] = field(default=(), compare=False)
 
     def __add__(self, other: "ProposalSummary") -> "ProposalSummary":
         return ProposalSummary(
@@ -85,6 +87,7 @@ class ProposalSummary:
             refreshed=self.refreshed + other.refreshed,
             skipped=self.skipped + other.skipped,
             certain=self.certain + other.certain,
+            certain_ids=self.certain_ids + other.certain_ids,
         )
 
     def to_dict(self) -> dict[str, int]:
@@ -150,13 +153,17 @@ def match_candidates_propose(
         with tenant_cursor() as cursor:
             cursor.execute(_UPSERT_SQL, params)
             returned = cursor.fetchall()
-        inserted = sum(1 for was_inserted, _ in returned if was_inserted)
+        inserted = sum(1 for _, was_inserted, _ in returned if was_inserted)
+        certain_ids = tuple(
+            candidate_id for candidate_id, _, grade in returned if grade == CandidateGrade.CERTAIN
+        )
         summary = ProposalSummary(
             offered=len(proposals),
             inserted=inserted,
             refreshed=len(returned) - inserted,
             skipped=len(proposals) - len(returned),
-            certain=sum(1 for _, grade in returned if grade == CandidateGrade.CERTAIN),
+            certain=len(certain_ids),
+            certain_ids=certain_ids,
         )
         audit_record(
             actor=actor,

@@ -11,15 +11,16 @@ from collections.abc import Iterable
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from mpi.models import BatchJob, CandidateGrade, CandidateStatus, MatchCandidate
 from mpi.services.candidates import ProposalSummary
 from registration.models import Patient, PatientLink, PatientLinkType
-from tenancy.db import current_tenant_id
+from tenancy.db import current_tenant_id, tenant_cursor
 from tenancy.errors import ConflictError, NotFoundError, ValidationFailedError
 from tenancy.principal import Principal
-from tenancy.services.audit import audit_record
+from tenancy.services.audit import audit_record, audit_records
 
 LINK_SOURCES = ("steward", "auto", "batch", "online")
 
@@ -88,29 +89,133 @@ def candidates_auto_link(
     """Link every open CERTAIN candidate not linked yet (or only those given); how many.
 
     The pair stays open in the queue (`auto_linked` set) so a steward can still review it.
-    The batch deduplication job calls this after each chunk.
+    The batch deduplication job calls this after each chunk, so it works set by set: the
+    candidates and their patients are locked in one statement each (patients in id order),
+    the enterprise groups are joined in pair order exactly as `enterprise_link_pair` would
+    one pair after another (the other record's group joins the first record's EUID), then
+    one update moves the groups, one insert writes the `seealso` links and one the audit
+    rows. Pairs with an inactive record are skipped.
     """
-    linked = 0
     with transaction.atomic():
         pairs = MatchCandidate.objects.select_for_update().filter(
             status=CandidateStatus.OPEN, grade=CandidateGrade.CERTAIN, auto_linked=False
         )
         if candidate_ids is not None:
             pairs = pairs.filter(id__in=list(candidate_ids))
-        active = Patient.objects.filter(active=True)
-        for pair in pairs.order_by("patient_low_id", "patient_high_id"):
-            if active.filter(id__in=(pair.patient_low_id, pair.patient_high_id)).count() != 2:
-                continue
-            enterprise_link_pair(
-                actor=actor,
-                patient_id=pair.patient_low_id,
-                other_patient_id=pair.patient_high_id,
-                source="auto",
+        rows = list(
+            pairs.order_by("patient_low_id", "patient_high_id").values_list(
+                "id", "patient_low_id", "patient_high_id"
             )
-            pair.auto_linked = True
-            pair.save(update_fields=["auto_linked", "updated_at"])
-            linked += 1
-    return linked
+        )
+        if not rows:
+            return 0
+        involved = {patient_id for _, low, high in rows for patient_id in (low, high)}
+        euid_of = dict(
+            Patient.objects.select_for_update()
+            .filter(id__in=involved, active=True)
+            .order_by("id")
+            .values_list("id", "enterprise_id")
+        )
+        groups = _EnterpriseGroups(
+            Patient.objects.filter(enterprise_id__in=set(euid_of.values()))
+            .values("enterprise_id")
+            .annotate(records=Count("id"))
+            .values_list("enterprise_id", "records")
+        )
+        linked: list[UUID] = []
+        joins: list[tuple[UUID, UUID, UUID, UUID, int]] = []
+        for candidate_id, low, high in rows:
+            if low not in euid_of or high not in euid_of:
+                continue
+            linked.append(candidate_id)
+            euid, previous = groups.find(euid_of[low]), groups.find(euid_of[high])
+            if euid != previous:
+                joins.append((low, high, euid, previous, groups.join(previous, into=euid)))
+        _move_groups(groups.moves())
+        _link_and_audit(actor, joins, source="auto")
+        MatchCandidate.objects.filter(id__in=linked).update(
+            auto_linked=True, updated_at=timezone.now()
+        )
+    return len(linked)
+
+
+class _EnterpriseGroups:
+    """Enterprise groups being joined (a union-find over EUIDs with their record counts)."""
+
+    def __init__(self, sizes: Iterable[tuple[UUID, int]]) -> None:
+        self._size = dict(sizes)
+        self._parent: dict[UUID, UUID] = {}
+
+    def find(self, euid: UUID) -> UUID:
+        while (parent := self._parent.get(euid)) is not None:
+            euid = parent
+        return euid
+
+    def join(self, group: UUID, *, into: UUID) -> int:
+        """Put `group` under `into`; how many records moved."""
+        moved = self._size.get(group, 0)
+        self._parent[group] = into
+        self._size[into] = self._size.get(into, 0) + moved
+        return moved
+
+    def moves(self) -> dict[UUID, UUID]:
+        """Every joined EUID and the EUID its records end up under."""
+        return {euid: self.find(euid) for euid in self._parent}
+
+
+def _move_groups(moves: dict[UUID, UUID]) -> None:
+    """Move the records of each old EUID to its new one, in one statement."""
+    if not moves:
+        return
+    with tenant_cursor() as cursor:
+        cursor.execute(
+            "UPDATE registration_patient p SET enterprise_id = m.new"
+            "  FROM unnest(%s::uuid[], %s::uuid[]) AS m(old, new)"
+            " WHERE p.enterprise_id = m.old",
+            [list(moves), list(moves.values())],
+        )
+
+
+def _link_and_audit(
+    actor: Principal | None, joins: list[tuple[UUID, UUID, UUID, UUID, int]], *, source: str
+) -> None:
+    """`seealso` links both ways and one `patient.enterprise_linked` audit row per join."""
+    if not joins:
+        return
+    now = timezone.now()
+    tenant_id = current_tenant_id()
+    PatientLink.objects.bulk_create(
+        [
+            PatientLink(
+                tenant_id=tenant_id,
+                patient_id=a,
+                other_id=b,
+                type=PatientLinkType.SEEALSO,
+                created_at=now,
+            )
+            for low, high, *_ in joins
+            for a, b in ((low, high), (high, low))
+        ],
+        ignore_conflicts=True,
+    )
+    audit_records(
+        actor=actor,
+        action="patient.enterprise_linked",
+        object_type="patient",
+        entries=(
+            (
+                str(low),
+                {
+                    "other_patient_id": str(high),
+                    "enterprise_id": str(euid),
+                    "previous_enterprise_id": str(previous),
+                    "records_moved": moved,
+                    "source": source,
+                },
+            )
+            for low, high, euid, previous, moved in joins
+        ),
+    )
 
 
 def batch_chunk_auto_link(job: BatchJob, summary: ProposalSummary) -> None:
@@ -119,6 +224,7 @@ def batch_chunk_auto_link(job: BatchJob, summary: ProposalSummary) -> None:
     Runs inside the chunk's transaction, so a chunk's proposals and their links commit (or
     are lost and redone on resume) together.
     """
-    del job  # every open CERTAIN pair not linked yet, whichever chunk proposed it
-    if summary.certain:
-        candidates_auto_link(actor=None)
+    del job
+    # Only this chunk's pairs: chunks scored concurrently never wait on each other's rows.
+    if summary.certain_ids:
+        candidates_auto_link(actor=None, candidate_ids=summary.certain_ids)

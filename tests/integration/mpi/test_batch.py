@@ -1,17 +1,20 @@
 """Batch deduplication: blocking in PostgreSQL, chunked commits, resume, cancel, progress."""
 
+import threading
 from datetime import date
 
 import pytest
+from django.db import connection
 
 import mpi.services.batch as batch_service
-from mpi.models import BatchJob, BatchJobStatus, MatchCandidate, MatchDecisionKind
+from mpi.models import BatchChunk, BatchJob, BatchJobStatus, MatchCandidate, MatchDecisionKind
 from mpi.selectors.blocking import (
     BLOCKING_RULES,
+    MAX_TELECOM_SHARING,
     BatchSlice,
     block_pairs,
     blocked_patient_count,
-    next_key_chunk,
+    plan_key_chunks,
 )
 from mpi.selectors.models import current_match_parameters
 from mpi.services.batch import (
@@ -26,6 +29,7 @@ from mpi.services.batch import (
 from mpi.services.decisions import match_decision_record
 from mpi.services.matching import placeholder_policy
 from registration.models import Patient
+from registration.services.vital_status import DeathDate, vital_status_record_death
 from tenancy.db import tenant_scope
 from tenancy.errors import ConflictError, NotFoundError, ValidationFailedError
 from tenancy.models import AuditEvent
@@ -98,14 +102,11 @@ def _reference(tenant):
         policy = placeholder_policy()
         pairs = []
         for index in range(len(BLOCKING_RULES)):
-            chunk = next_key_chunk(
-                BLOCKING_RULES[index],
-                after=None,
-                chunk_patients=10**6,
-                batch_slice=BatchSlice(),
-                policy=policy,
+            chunks = plan_key_chunks(
+                index, after=None, chunk_patients=10**6, batch_slice=BatchSlice(), policy=policy
             )
-            if chunk is not None:
+            assert len(chunks) <= 1
+            for chunk in chunks:
                 pairs += block_pairs(
                     index, after=None, upto=chunk.upto, batch_slice=BatchSlice(), policy=policy
                 )
@@ -134,8 +135,68 @@ class TestBlocking:
                 blocked_patient_count(rule, BatchSlice(), placeholder_policy())
                 for rule in BLOCKING_RULES
             ]
-        # 18 patients; the two "Unknown Baby" ones take part in no rule.
-        assert counts == [16, 16, 16]
+        # 18 patients; the two "Unknown Baby" ones take part in no name rule; the telecom rule
+        # counts the four with a phone or an e-mail (smith, smyth, garcia, garcia2).
+        assert counts == [16, 16, 16, 16, 16, 4]
+
+
+class TestRecallRules:
+    """The rules for what the phonetic-key rules miss: swapped names, a missing birth date,
+    a shared phone or e-mail (placeholders and widely shared numbers left out)."""
+
+    @pytest.fixture
+    def people(self, tenant):
+        clinic = "617-555-0199"
+        data = {
+            # family and given swapped, birth day and month swapped
+            "swap1": person("Valadez", "Florencia", date(2005, 4, 7)),
+            "swap2": person("Florencia", "Valadez", date(2005, 7, 4)),
+            # no birth date on one side
+            "nobd1": person("Sarma", "Lavanya", None),
+            "nobd2": person("Sarma", "Lavanya", date(1981, 2, 3)),
+            # typos in both names and another birth month: only the phone and e-mail join them
+            "tel1": person(
+                "Hopkins", "Bobby", date(1992, 9, 19), phone="617-555-0142", email="bh@x.org"
+            ),
+            "tel2": person(
+                "Hpokins", "Robert", date(1992, 3, 19), phone="617-555-0142", email="bh@x.org"
+            ),
+            # a household: one phone, nothing else in common
+            "home1": person("Okafor", "Chidi", date(1960, 1, 10), phone="617-555-0177"),
+            "home2": person("Okafor", "Ada", date(1990, 6, 20), phone="617-555-0177"),
+            # placeholder phone, same birth year: never blocks
+            "ph1": person("Rossi", "Luca", date(1970, 5, 5), phone="555-555-5555"),
+            "ph2": person("Tanaka", "Yuki", date(1970, 8, 8), phone="555-555-5555"),
+        }
+        # a clinic's number on more rows than MAX_TELECOM_SHARING: never blocks
+        for index in range(MAX_TELECOM_SHARING + 1):
+            data[f"clinic{index}"] = person(
+                f"Patient{chr(65 + index % 26)}{index}x",
+                f"Given{chr(65 + index % 26)}q",
+                date(1950 + index, 1 + index % 12, 1 + index),
+                phone=clinic,
+            )
+        with tenant_scope(tenant.id):
+            return {key: register(value) for key, value in data.items()}
+
+    def test_each_recall_rule_finds_its_pair_once_and_nothing_more(self, tenant, people):
+        pairs, _ = _reference(tenant)
+        assert len(pairs) == len(set(pairs))
+        for left, right in (("swap1", "swap2"), ("nobd1", "nobd2"), ("tel1", "tel2")):
+            assert _pair(people[left], people[right]) in pairs, (left, right)
+        assert _pair(people["home1"], people["home2"]) not in pairs
+        assert _pair(people["ph1"], people["ph2"]) not in pairs
+        clinic = {people[key].id for key in people if key.startswith("clinic")}
+        assert not [pair for pair in pairs if set(pair) <= clinic]
+
+    def test_a_batch_proposes_them_and_auto_links_none_it_should_not(self, tenant, people):
+        job = batch_job_run(tenant_id=tenant.id, job_id=_request(tenant).id, chunk_patients=4)
+        stored = _candidate_pairs(tenant)
+        assert job.status == BatchJobStatus.SUCCEEDED
+        assert job.checkpoint["telecom_values_left_out"] == 1  # the clinic's number
+        for left, right in (("swap1", "swap2"), ("nobd1", "nobd2"), ("tel1", "tel2")):
+            assert _pair(people[left], people[right]) in stored, (left, right)
+        assert job.proposals["refreshed"] == 0
 
 
 class TestRun:
@@ -144,10 +205,20 @@ class TestRun:
         job = _request(tenant)
         job = batch_job_run(tenant_id=tenant.id, job_id=job.id, chunk_patients=3)
         assert job.status == BatchJobStatus.SUCCEEDED
-        assert job.done == job.total == 48
+        assert job.done == job.total == 5 * 16 + 4
         assert job.progress == 1.0
         assert job.pairs_per_second > 0
-        assert job.checkpoint == {"rule": len(BLOCKING_RULES), "after": None}
+        with tenant_scope(tenant.id):
+            planned = list(BatchChunk.objects.filter(job=job).order_by("position"))
+        assert job.checkpoint == {
+            "rule": 0,
+            "after": None,
+            "planned": len(planned),
+            "telecom_values_left_out": 0,
+        }
+        assert job.chunks == len(planned)
+        assert all(chunk.done for chunk in planned)
+        assert sum(chunk.pairs_scored for chunk in planned) == job.pairs_scored
         stored = _candidate_pairs(tenant)
         assert set(stored) == expected
         for key in ("smith", "jones", "garcia"):
@@ -244,13 +315,19 @@ class TestRun:
         assert job.proposals["refreshed"] == len(first)
         assert set(_candidate_pairs(tenant)) == set(first)
 
-    def test_a_deceased_patient_is_never_certain(self, tenant, population, monkeypatch):
+    def test_a_deceased_patient_is_never_certain(self, tenant, population):
         smith, smyth = population["smith"], population["smyth"]
         batch_job_run(tenant_id=tenant.id, job_id=_request(tenant).id)
         assert _candidate_pairs(tenant)[_pair(smith, smyth)].grade == "certain"
-        monkeypatch.setattr(
-            batch_service, "deceased_patient_ids", lambda ids: frozenset({smyth.id}) & set(ids)
-        )
+        with tenant_scope(tenant.id):
+            vital_status_record_death(
+                actor=None,
+                patient_id=smyth.id,
+                expected_version=None,
+                death=DeathDate(date(2024, 5, 17)),
+                source="hospital",
+                channel="rest",
+            )
         batch_job_run(tenant_id=tenant.id, job_id=_request(tenant).id)
         assert _candidate_pairs(tenant)[_pair(smith, smyth)].grade == "probable"
 
@@ -287,6 +364,110 @@ class TestRun:
         job = batch_job_run(tenant_id=tenant.id, job_id=_request(tenant).id)
         again = batch_job_run(tenant_id=tenant.id, job_id=job.id)
         assert (again.chunks, again.finished_at) == (job.chunks, job.finished_at)
+
+
+class TestConcurrentRunners:
+    """Two runners on one job (two worker processes in production; two threads with their own
+    database connections here) share its chunks: each chunk is claimed by one of them."""
+
+    def _run_side_by_side(self, tenant, job, runners, *, after_chunk=None):
+        errors = []
+
+        def run():
+            try:
+                batch_job_run(
+                    tenant_id=tenant.id, job_id=job.id, chunk_patients=3, after_chunk=after_chunk
+                )
+            except BaseException as exc:  # noqa: BLE001 - reported to the test thread
+                errors.append(exc)
+            finally:
+                connection.close()  # this thread's own connection
+
+        threads = [threading.Thread(target=run) for _ in range(runners)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        return errors
+
+    def test_two_runners_score_disjoint_chunks_at_once_and_write_each_pair_once(
+        self, tenant, population, monkeypatch
+    ):
+        pairs, expected = _reference(tenant)
+        job = _request(tenant)
+        # Both runners must be inside a chunk at the same moment: each one's first chunk waits
+        # (after blocking, before scoring) until the other has claimed a chunk as well.
+        both_claimed = threading.Barrier(2, timeout=30)
+        scored_by: dict[str, int] = {}
+        real_score_pairs = batch_service.score_pairs
+
+        def score_pairs_side_by_side(*args, **kwargs):
+            name = threading.current_thread().name
+            if name not in scored_by:
+                both_claimed.wait()
+            scored_by[name] = scored_by.get(name, 0) + 1
+            return real_score_pairs(*args, **kwargs)
+
+        monkeypatch.setattr(batch_service, "score_pairs", score_pairs_side_by_side)
+        assert self._run_side_by_side(tenant, job, 2) == []
+        with tenant_scope(tenant.id):
+            job = BatchJob.objects.get(id=job.id)
+            planned = list(BatchChunk.objects.filter(job=job))
+            audits = list(AuditEvent.objects.filter(action="mpi.candidates_proposed"))
+            assert AuditEvent.objects.filter(action="mpi.batch_started").count() == 1
+            assert AuditEvent.objects.filter(action="mpi.batch_succeeded").count() == 1
+        assert len(scored_by) == 2
+        assert sum(scored_by.values()) == len(planned) == job.chunks > 2
+        assert job.status == BatchJobStatus.SUCCEEDED
+        assert job.done == job.total
+        assert job.pairs_scored == len(pairs)
+        stored = _candidate_pairs(tenant)
+        assert set(stored) == expected
+        # Every pair offered and inserted exactly once: none refreshed by a second writer.
+        assert job.proposals["offered"] == job.proposals["inserted"] == len(expected)
+        assert job.proposals["refreshed"] == 0
+        assert sum(a.details["inserted"] for a in audits) == len(stored)
+
+    def test_a_chunk_whose_runner_dies_is_scored_by_another(self, tenant, population):
+        pairs, expected = _reference(tenant)
+        job = _request(tenant)
+        killed: list[int] = []
+
+        def kill_first_chunk(running):
+            if not killed:
+                killed.append(running.chunks)
+                raise WorkerKilled
+
+        with pytest.raises(WorkerKilled):
+            batch_job_run(
+                tenant_id=tenant.id, job_id=job.id, chunk_patients=3, after_chunk=kill_first_chunk
+            )
+        with tenant_scope(tenant.id):
+            assert BatchChunk.objects.filter(job_id=job.id, done=True).count() == 0
+        assert self._run_side_by_side(tenant, job, 2) == []
+        with tenant_scope(tenant.id):
+            job = BatchJob.objects.get(id=job.id)
+        assert job.status == BatchJobStatus.SUCCEEDED
+        assert job.pairs_scored == len(pairs)
+        assert set(_candidate_pairs(tenant)) == expected
+        assert job.proposals["offered"] == len(expected)
+
+    def test_a_job_started_before_chunks_were_planned_continues_from_its_checkpoint(
+        self, tenant, population
+    ):
+        pairs, _ = _reference(tenant)
+        job = _request(tenant)
+        with tenant_scope(tenant.id):
+            # As the previous release left a running job: rule 0 done, nothing planned.
+            BatchJob.objects.filter(id=job.id).update(
+                status=BatchJobStatus.RUNNING, checkpoint={"rule": 1, "after": None}
+            )
+        job = batch_job_run(tenant_id=tenant.id, job_id=job.id, chunk_patients=3)
+        with tenant_scope(tenant.id):
+            rules = set(BatchChunk.objects.filter(job=job).values_list("rule", flat=True))
+        assert job.status == BatchJobStatus.SUCCEEDED
+        assert rules == set(range(1, len(BLOCKING_RULES)))
+        assert 0 < job.pairs_scored < len(pairs)
 
 
 class TestRequestAndCancel:

@@ -222,6 +222,33 @@ class TestEnterprise:
         other = propose(steward, c, e, 0.99, CandidateGrade.CERTAIN)
         assert candidates_auto_link(actor=None, candidate_ids=[other.id, probable.id]) == 0
 
+    def test_auto_link_joins_chained_groups_as_pair_by_pair_linking_would(self, steward):
+        a, b, c, d, e = sorted((register(steward) for _ in range(5)), key=lambda p: p.id)
+        # d and e are already one group; the pairs chain a-b, b-c, c-d and repeat a-c.
+        enterprise_link_pair(actor=None, patient_id=d.id, other_patient_id=e.id, source="steward")
+        for left, right in ((a, b), (b, c), (c, d), (a, c)):
+            propose(steward, left, right, 0.99, CandidateGrade.CERTAIN)
+        assert candidates_auto_link(actor=None) == 4
+        assert {p.enterprise_id for p in Patient.objects.all()} == {a.enterprise_id}
+        audits = {
+            (row.object_id, row.details["other_patient_id"]): row.details
+            for row in AuditEvent.objects.filter(
+                action="patient.enterprise_linked", details__source="auto"
+            )
+        }
+        # Pairs go in (low, high) order: a-b, a-c, b-c, c-d; by b-c, b and c are one group
+        # already: nothing to link, no audit row.
+        assert set(audits) == {
+            (str(a.id), str(b.id)),
+            (str(a.id), str(c.id)),
+            (str(c.id), str(d.id)),
+        }
+        assert audits[(str(a.id), str(b.id))]["records_moved"] == 1
+        assert audits[(str(c.id), str(d.id))]["records_moved"] == 2  # d's group: d and e
+        assert audits[(str(c.id), str(d.id))]["previous_enterprise_id"] == str(d.enterprise_id)
+        assert {row["enterprise_id"] for row in audits.values()} == {str(a.enterprise_id)}
+        assert PatientLink.objects.filter(type="seealso").count() == 2 + 2 * 3
+
     def test_golden_record_from_linked_records(self, steward):
         a = register(steward, language="", marital_status="M")
         b = register(
