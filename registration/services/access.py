@@ -59,19 +59,24 @@ def _actor_label(actor: Principal | None) -> str:
     return actor.label if actor is not None else "system"
 
 
+def _reason_errors(reason: str) -> list[FieldError]:
+    """A grant's stated reason (break-glass or care team): REASON_MIN to REASON_MAX
+    characters once trimmed."""
+    text = reason.strip()
+    if len(text) < REASON_MIN:
+        return [FieldError("reason", "too_short", f"Say why, in at least {REASON_MIN} characters.")]
+    if len(text) > REASON_MAX:
+        return [FieldError("reason", "too_long", f"At most {REASON_MAX} characters.")]
+    return []
+
+
 def _validate_care_team_grant(
     actor: Principal | None, user_id: int, reason: str, expires_at: datetime | None
 ) -> None:
     errors = []
     if not tenant_member_exists(user_id=user_id):
         errors.append(FieldError("user_id", "not_a_member", "Choose a member of this tenant."))
-    text = reason.strip()
-    if len(text) < REASON_MIN:
-        errors.append(
-            FieldError("reason", "too_short", f"Say why, in at least {REASON_MIN} characters.")
-        )
-    if len(text) > REASON_MAX:
-        errors.append(FieldError("reason", "too_long", f"At most {REASON_MAX} characters."))
+    errors.extend(_reason_errors(reason))
     if expires_at is not None and expires_at <= timezone.now():
         errors.append(FieldError("expires_at", "in_the_past", "Choose a time in the future."))
     if errors:
@@ -186,13 +191,7 @@ def _validate_reason(reason_category: str, reason_text: str) -> None:
     errors = []
     if reason_category not in BreakGlassReason.values:
         errors.append(FieldError("reason_category", "invalid_choice", "Unknown reason category."))
-    text = reason_text.strip()
-    if len(text) < REASON_MIN:
-        errors.append(
-            FieldError("reason", "too_short", f"Say why, in at least {REASON_MIN} characters.")
-        )
-    if len(text) > REASON_MAX:
-        errors.append(FieldError("reason", "too_long", f"At most {REASON_MAX} characters."))
+    errors.extend(_reason_errors(reason_text))
     if errors:
         raise ValidationFailedError("A break-glass reason is required.", errors=errors)
 
