@@ -44,13 +44,30 @@ def _strip_marks(text: str) -> str:
     return "".join(char for char in text if not unicodedata.category(char).startswith("M"))
 
 
+# Runs of anything but ASCII letters and digits (the separators of folded ASCII text).
+_NOT_ASCII_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+@functools.lru_cache(maxsize=65_536)
 def fold_text(value: str) -> str:
     """Fold text to lower-case, accent-free alphanumeric words separated by single spaces.
 
     Decomposition runs before and after case folding because each can expose work for the
     other (a compatibility letter may decompose to a capital; case folding may produce a
     precomposed letter). The result is a fixed point: folding it again changes nothing.
+
+    ASCII text, most of what feeds send, takes a shorter path with the same result: it has
+    no decompositions or marks, and its case folding is lower-casing. Cached, because a
+    batch folds the same names and cities over and over (a third of its scoring time was
+    spent here); the function is pure, so a cache cannot change a result.
     """
+    if value.isascii():
+        return " ".join(_NOT_ASCII_ALNUM.sub(" ", value.lower()).split())
+    return fold_unicode_text(value)
+
+
+def fold_unicode_text(value: str) -> str:
+    """`fold_text` for any text: decompose, drop marks, case-fold, keep letters and digits."""
     decomposed = _strip_marks(unicodedata.normalize("NFKD", value))
     folded = _strip_marks(unicodedata.normalize("NFKD", decomposed.casefold()))
     folded = folded.translate(_LETTER_TRANSLITERATIONS)

@@ -8,8 +8,9 @@ one rule. A rule's keys are cut into chunks of whole keys (`plan_key_chunks` for
 
 Rules (key; extra pair condition; what they find):
 
-- `phonetic_family_year`: Metaphone of family + birth year; same given-name sound, same
-  given initial or same birth date; typos, accents, sound-alikes.
+- `phonetic_family_year`: Metaphone of family + birth year; the same birth date, or the same
+  given-name sound or initial and a birth date one component off (month, day or the two
+  swapped); typos, accents, sound-alikes, nicknames.
 - `phonetic_given_birth_date`: Metaphone of given + birth year; same birth date; changed or
   mistyped family names.
 - `phonetic_names_month_day`: Metaphone of family and of given; same birth month and day;
@@ -94,14 +95,20 @@ _FIRST_SHARED_TELECOM = f"""x.kv = (
         WHERE tx.patient_id = x.pid AND ty.patient_id = y.pid
           AND {_TELECOM_OK.format(t="tx")})"""  # noqa: S608 - constant fragments
 
+# Two birth dates of one year at most one mistake apart: the same month, the same day, or the
+# day and month swapped.
+_DATE_CLOSE = "(x.mo = y.mo OR x.dy = y.dy OR (x.mo = y.dy AND x.dy = y.mo))"
+
 BLOCKING_RULES: tuple[BlockingRule, ...] = (
     BlockingRule(
         name="phonetic_family_year",
         columns=("n.family_phonetic", "n.birth_year"),
         keys=("fp", "yr"),
         eligible="{b}.fp <> '' AND {b}.yr IS NOT NULL AND NOT {b}.family_placeholder",
-        # A second piece of evidence, so common surnames do not pair every namesake of a year.
-        pair="(x.gp = y.gp OR x.gi = y.gi OR x.bd = y.bd)",
+        # A second and third piece of evidence, so common surnames do not pair every namesake
+        # of a year (pairs would grow with the square of the population): the same birth
+        # date, or a given name alike (sound or initial) and a birth date one component off.
+        pair=f"(x.bd = y.bd OR ((x.gp = y.gp OR x.gi = y.gi) AND {_DATE_CLOSE}))",
     ),
     BlockingRule(
         name="phonetic_given_birth_date",

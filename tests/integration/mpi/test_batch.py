@@ -1,7 +1,14 @@
 """Batch deduplication: blocking in PostgreSQL, chunked commits, resume, cancel, progress."""
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from datetime import date
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db import connection
@@ -140,6 +147,54 @@ class TestBlocking:
         assert counts == [16, 16, 16, 16, 16, 4]
 
 
+class TestCommonNameRule:
+    """`phonetic_family_year` asks for more than a shared surname sound and birth year: the
+    same birth date, or a given name alike and a birth date one mistake away. Namesakes of a
+    year would otherwise pair with each other, and their pairs grow with the square of the
+    tenant (1.7 million of them at a million patients)."""
+
+    @pytest.fixture
+    def people(self, tenant):
+        data = {
+            # a nickname (another initial and sound), the same birth date
+            "william": person("Smith", "William", date(1980, 5, 5)),
+            "bill": person("Smith", "Bill", date(1980, 5, 5)),
+            # a mistyped given name (same initial) and a mistyped birth day (same month)
+            "ann": person("Smith", "Ann", date(1980, 3, 4)),
+            "anna": person("Smyth", "Anah", date(1980, 3, 9)),
+            # day and month swapped
+            "jane1": person("Smith", "Jane", date(1980, 4, 11)),
+            "jane2": person("Smith", "Jane", date(1980, 11, 4)),
+            # namesakes of a year: one initial, another month and day
+            "john": person("Smith", "John", date(1980, 1, 15)),
+            "james": person("Smith", "James", date(1980, 7, 22)),
+        }
+        with tenant_scope(tenant.id):
+            return {key: register(value) for key, value in data.items()}
+
+    def _rule_pairs(self, tenant):
+        with tenant_scope(tenant.id):
+            policy = placeholder_policy()
+            (chunk,) = plan_key_chunks(
+                0, after=None, chunk_patients=10**6, batch_slice=BatchSlice(), policy=policy
+            )
+            return set(
+                block_pairs(0, after=None, upto=chunk.upto, batch_slice=BatchSlice(), policy=policy)
+            )
+
+    def test_the_same_birth_date_or_a_close_one_with_a_like_given_name_pairs(self, tenant, people):
+        pairs = self._rule_pairs(tenant)
+        for left, right in (("william", "bill"), ("ann", "anna"), ("jane1", "jane2")):
+            assert _pair(people[left], people[right]) in pairs, (left, right)
+
+    def test_namesakes_of_a_year_with_another_month_and_day_do_not(self, tenant, people):
+        assert _pair(people["john"], people["james"]) not in self._rule_pairs(tenant)
+        all_pairs, _ = _reference(tenant)
+        assert _pair(people["john"], people["james"]) not in all_pairs
+        # and a pair the rule takes is otherwise alike: nothing but the surname and year
+        assert _pair(people["william"], people["james"]) not in all_pairs
+
+
 class TestRecallRules:
     """The rules for what the phonetic-key rules miss: swapped names, a missing birth date,
     a shared phone or e-mail (placeholders and widely shared numbers left out)."""
@@ -260,6 +315,64 @@ class TestRun:
         assert job.done == job.total
         assert set(_candidate_pairs(tenant)) == expected
         assert job.proposals["offered"] == len(expected)  # each pair proposed exactly once
+
+    def test_a_runner_process_killed_by_sigkill_loses_and_rescores_no_pair(
+        self, tenant, population, tmp_path
+    ):
+        """A real runner process dies mid-chunk (SIGKILL: no exception, no cleanup). PostgreSQL
+        rolls its open chunk back and frees the chunk's lock; the next runner scores the rest."""
+        pairs, expected = _reference(tenant)
+        job = _request(tenant)
+        marker = tmp_path / "in-second-chunk"
+        # The app role's URL as configured, pointed at this test database.
+        app_url = urlsplit(os.environ["DATABASE_URL"])
+        env = {
+            **os.environ,
+            "DATABASE_URL": urlunsplit(
+                app_url._replace(path=f"/{connection.settings_dict['NAME']}")
+            ),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[3]),
+        }
+        runner = subprocess.Popen(  # noqa: S603 - this repository's own runner module
+            [
+                sys.executable,
+                "-m",
+                "tests.integration.mpi.killable_runner",
+                str(tenant.id),
+                str(job.id),
+                "3",
+                str(marker),
+            ],
+            env=env,
+            cwd=Path(__file__).resolve().parents[3],
+        )
+        try:
+            for _ in range(600):
+                if marker.exists() or runner.poll() is not None:
+                    break
+                time.sleep(0.1)
+            assert marker.exists(), "the runner never reached its second chunk"
+            with tenant_scope(tenant.id):
+                # The second chunk's writes are made but not committed: invisible here.
+                assert BatchChunk.objects.filter(job_id=job.id, done=True).count() == 1
+        finally:
+            runner.send_signal(signal.SIGKILL)
+            runner.wait(timeout=30)
+        assert runner.returncode == -signal.SIGKILL
+        with tenant_scope(tenant.id):
+            killed = BatchJob.objects.get(id=job.id)
+            first = BatchChunk.objects.get(job_id=job.id, done=True)
+        # Killed outright, the job still reads running, with the one committed chunk counted.
+        assert (killed.status, killed.chunks) == (BatchJobStatus.RUNNING, 1)
+        assert killed.pairs_scored == first.pairs_scored
+        assert set(_candidate_pairs(tenant)) <= expected
+        # Running the task again (the worker's redelivery) finishes it: every pair once.
+        job = batch_job_run(tenant_id=tenant.id, job_id=job.id, chunk_patients=3)
+        assert job.status == BatchJobStatus.SUCCEEDED
+        assert job.pairs_scored == len(pairs)
+        assert job.done == job.total
+        assert set(_candidate_pairs(tenant)) == expected
+        assert job.proposals["offered"] == job.proposals["inserted"] == len(expected)
 
     def test_a_failed_run_is_recorded_and_resumed_on_request(self, tenant, population):
         pairs, expected = _reference(tenant)

@@ -14,6 +14,7 @@ from mpi.matching.normalize import (
     PartialDate,
     PlaceholderPolicy,
     fold_text,
+    fold_unicode_text,
     normalize_address,
     normalize_name,
     normalize_phone,
@@ -106,6 +107,12 @@ def test_score_is_a_symmetric_probability(left, right, frequency):
 @given(st.floats(-1e6, 1e6), st.floats(1e-12, 1 - 1e-12))
 def test_match_probability_is_bounded_for_any_weight(weight, prior):
     assert 0.0 <= match_probability(weight, prior) <= 1.0
+
+
+@PROPERTY
+@given(st.text(alphabet=st.characters(max_codepoint=127)) | st.text())
+def test_the_ascii_shortcut_folds_as_the_unicode_path_does(text):
+    assert fold_text(text) == fold_unicode_text(text)
 
 
 @PROPERTY
