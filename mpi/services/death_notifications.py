@@ -75,13 +75,12 @@ class AppliedNotification:
 def _queue(
     notification: DeathNotification, reason: ReviewReason, candidate_ids: list[UUID]
 ) -> AppliedNotification:
-    assert notification.death.value is not None  # noqa: S101 - the schema requires the date
     death_notification_queue(
         inbox_message_id=notification.inbox_message_id,
         notification_id=notification.notification_id,
         identifier_system=notification.identifier_system,
         identifier_value=notification.identifier_value,
-        date_of_death=notification.death.value,
+        death=notification.death,
         certificate_number=notification.certificate_number,
         reason=reason,
         candidate_ids=candidate_ids,
@@ -115,7 +114,11 @@ def _apply_to(notification: DeathNotification, patient: Patient) -> AppliedNotif
     ):
         return _queue(notification, ReviewReason.BIRTH_DATE_CONFLICT, [patient.id])
     if patient.vital_status == VitalStatus.DECEASED:
-        if patient.deceased_date == notification.death.normalized().value:
+        known = notification.death.normalized()
+        if (patient.deceased_date, patient.deceased_date_precision) == (
+            known.value,
+            known.precision,
+        ):
             return AppliedNotification(Outcome.ALREADY_RECORDED, patient_id=patient.id)
         return _queue(notification, ReviewReason.DEATH_DATE_CONFLICT, [patient.id])
     return _record(notification, patient)

@@ -105,6 +105,13 @@ class DeathNotificationReview(TenantOwnedModel):
     identifier_system = models.CharField(max_length=255)
     identifier_value = models.CharField(max_length=100)
     date_of_death = models.DateField()
+    # As the registry sent it; with month or year precision the date is the period's first day.
+    date_of_death_precision = models.CharField(
+        max_length=8,
+        choices=DatePrecision.choices,
+        default=DatePrecision.DAY,
+        db_default=DatePrecision.DAY,
+    )
     certificate_number = models.CharField(max_length=100, blank=True)
     reason = models.CharField(max_length=24, choices=ReviewReason.choices)
     candidate_ids = ArrayField(models.UUIDField(), default=list, blank=True)

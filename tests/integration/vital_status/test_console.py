@@ -10,6 +10,7 @@ from registration.models import DeathNotificationReview, Patient, ReviewReason
 from registration.selectors.vital_status import vital_status_history
 from registration.services.death_notifications import death_notification_queue
 from registration.services.patients import patient_register
+from registration.services.vital_status import DeathDate
 from tenancy.db import tenant_scope
 from tenancy.models import AuditEvent, Role
 from tests.factories import make_tenant, make_user
@@ -111,7 +112,7 @@ def test_the_worklist_for_stewards_only(world):
                 notification_id=f"CR-{n}",
                 identifier_system="urn:ssn",
                 identifier_value=f"00{n}",
-                date_of_death=date(2024, 5, 17),
+                death=DeathDate(date(2024, 5, 17)),
                 certificate_number="",
                 reason=reason,
                 candidate_ids=[patient.id] if n == 2 else [],
