@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, override_settings
 from PIL import Image
 
 from outbox.models import OutboxEvent
@@ -31,8 +31,11 @@ from tests.integration.portraits.conftest import (
     MARKER,
     b64,
     image_bytes,
+    jpeg_with_comment,
     jpeg_with_exif,
+    png_chunk,
     png_claiming,
+    zip_archive,
 )
 from tests.patient_builders import patient_data
 
@@ -158,6 +161,19 @@ class TestTampering:
         with pytest.raises(PortraitKeyUnavailableError):
             portrait_get(patient_id=patient.id)
 
+    @pytest.mark.parametrize("column", ["wrapped_key", "nonce"])
+    @pytest.mark.parametrize("position", [0, -1])
+    def test_a_flipped_bit_in_the_wrapped_key_or_nonce_fails_loudly(self, scope, column, position):
+        patient = register()
+        upload(patient, image_bytes("PNG"))
+        value = bytearray(
+            Portrait.objects.values_list(column, flat=True).get(patient_id=patient.id)
+        )
+        value[position] ^= 0x80
+        Portrait.objects.filter(patient_id=patient.id).update(**{column: bytes(value)})
+        with pytest.raises(PortraitIntegrityError):
+            portrait_get(patient_id=patient.id)
+
     def test_a_row_moved_to_another_patient_does_not_decrypt(self, scope):
         victim, other = register(), register()
         upload(victim, image_bytes("PNG"))
@@ -184,8 +200,27 @@ class TestRefusedUploads:
             (image_bytes("PNG", size=(300, 300))[:-40], "corrupt_image"),
             (png_claiming(100_000, 100_000), "too_many_pixels"),
             (png_claiming(3000, 3000), "too_many_pixels"),
+            (jpeg_with_exif() + zip_archive(), "polyglot"),
+            (image_bytes("PNG") + zip_archive(), "polyglot"),
+            (image_bytes("PNG") + b"<html><script>alert(1)</script></html>", "polyglot"),
+            (image_bytes("WEBP") + b"<script>alert(1)</script>", "polyglot"),
+            (jpeg_with_comment(b"%PDF-1.7\n1 0 obj <<>> endobj"), "polyglot"),
         ],
-        ids=["empty", "pdf", "gif", "bmp", "truncated-jpeg", "truncated-png", "bomb", "too-big"],
+        ids=[
+            "empty",
+            "pdf",
+            "gif",
+            "bmp",
+            "truncated-jpeg",
+            "truncated-png",
+            "bomb",
+            "too-big",
+            "jpeg-jar",
+            "png-zip",
+            "png-html",
+            "webp-script",
+            "jpeg-pdf",
+        ],
     )
     def test_refused_with_a_clear_error_and_nothing_stored(self, scope, settings, data, code):
         settings.PORTRAIT_MAX_PIXELS = 4_000_000
@@ -195,6 +230,27 @@ class TestRefusedUploads:
         assert [(e.field, e.code) for e in error.value.errors] == [("portrait", code)]
         assert not Portrait.objects.exists()
         assert Patient.objects.get(id=patient.id).version == 1
+
+    def test_what_else_a_jpeg_carries_is_dropped_not_stored(self, scope):
+        payload = b"<script>alert(document.cookie)</script>"
+        patient = register()
+        # Script in a comment and a camera-style trailer after the end: the JPEG decodes, and
+        # the stored image is Pillow's own encoding, without either.
+        upload(patient, jpeg_with_comment(payload) + b"SEFH" + payload)
+        stored = portrait_get(patient_id=patient.id).data
+        assert payload not in stored
+        assert stored.endswith(b"\xff\xd9")
+        assert Image.open(io.BytesIO(stored)).format == "JPEG"
+
+    def test_an_image_that_only_looks_like_a_zip_end_is_accepted(self, scope):
+        # The end-of-archive signature inside a PNG chunk, not where a ZIP reader finds it.
+        png = image_bytes("PNG")
+        patient = register()
+        upload(
+            patient,
+            png[:-12] + png_chunk(b"tEXt", b"note\x00PK\x05\x06" + b"\x00" * 18) + png[-12:],
+        )
+        assert portrait_get(patient_id=patient.id).width == 40
 
     def test_oversized_is_413(self, scope, settings):
         settings.PORTRAIT_MAX_UPLOAD_BYTES = 100
@@ -243,6 +299,18 @@ class TestApi:
         assert refused.status_code == 422
         assert refused["Content-Type"] == "application/problem+json"
         assert refused.json()["errors"][0]["code"] == "not_an_image"
+        polyglot = put(png + zip_archive())
+        assert (polyglot.status_code, polyglot["Content-Type"]) == (422, "application/problem+json")
+        assert polyglot.json()["errors"][0]["code"] == "polyglot"
+        with override_settings(PORTRAIT_MAX_UPLOAD_BYTES=len(png) - 1):
+            too_large = put(png)
+        assert (too_large.status_code, too_large["Content-Type"]) == (
+            413,
+            "application/problem+json",
+        )
+        assert too_large.json()["type"].endswith("payload-too-large")
+        with tenant_scope(tenant.id):
+            assert not Portrait.objects.exists()
         response = put(png)
         assert response.status_code == 204
         assert response["ETag"] == '"2"'
