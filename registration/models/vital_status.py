@@ -92,6 +92,7 @@ class ReviewReason(models.TextChoices):
     AMBIGUOUS = "ambiguous", "Several patients could be meant"
     UNCERTAIN = "uncertain", "The best match is not certain"
     BIRTH_DATE_CONFLICT = "birth_date_conflict", "Birth date differs from the patient's"
+    NAME_CONFLICT = "name_conflict", "Family name differs from the patient's"
     DEATH_DATE_CONFLICT = "death_date_conflict", "Patient already deceased with another date"
     INVALID_DATE = "invalid_date", "Date of death impossible for this patient"
     PATIENT_INACTIVE = "patient_inactive", "The patient's record is inactive"

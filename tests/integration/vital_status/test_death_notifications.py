@@ -118,6 +118,22 @@ class TestMatching:
         assert applied.reason == "birth_date_conflict"
         assert not vital_status_current(patient_id=smith.id).deceased
 
+    def test_an_identifier_held_by_someone_of_another_family_is_queued(self, scope):
+        # A mistyped number on either side that happens to be another patient's: the family
+        # name the registry sends does not fit, so nobody is marked dead without a steward.
+        smith = register(SMITH)
+        applied = death_notification_apply(notification(family="Doe", given=("Jane",)))
+        assert (applied.outcome, applied.reason) == (Outcome.QUEUED, "name_conflict")
+        (review,) = reviews()
+        assert review.candidate_ids == [smith.id]
+        assert not vital_status_current(patient_id=smith.id).deceased
+
+    @pytest.mark.parametrize("family", ["SMÍTH", "Smith-Jones", "de Smith", "van der"])
+    def test_a_family_name_that_fits_in_any_spelling_is_recorded(self, scope, family):
+        smith = register(SMITH)
+        applied = death_notification_apply(notification(family=family))
+        assert (applied.outcome, applied.patient_id) == (Outcome.RECORDED, smith.id)
+
     def test_an_impossible_date_is_queued(self, scope):
         smith = register(SMITH)
         applied = death_notification_apply(notification(death=DeathDate(date(1949, 1, 1))))
