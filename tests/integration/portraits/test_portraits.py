@@ -2,6 +2,7 @@
 uploads, the REST endpoints, and production's refusal to start without a key."""
 
 import io
+import logging
 import os
 import subprocess
 import sys
@@ -401,3 +402,41 @@ class TestProductionKeys:
         result = _settings_import({"PORTRAIT_KEYS_REQUIRED": "0"})
         assert result.returncode == 0, result.stderr
         assert "started" in result.stdout
+
+
+class TestNothingInLogs:
+    def test_keys_and_image_bytes_never_reach_the_logs(self, caplog, portrait_keys):
+        upload_body = jpeg_with_exif()  # made before capturing: Pillow logs its own writing
+        caplog.set_level(logging.DEBUG)
+        tenant = make_tenant()
+        with tenant_scope(tenant.id):
+            patient = register()
+        desk = make_api_key(tenant, Role.FRONT_DESK)
+        client = Client()
+        url = f"/api/v1/patients/{patient.id}/portrait"
+        response = client.put(
+            url,
+            upload_body,
+            content_type="image/jpeg",
+            headers={**desk.header, "If-Match": '"1"'},
+        )
+        assert response.status_code == 204
+        image = client.get(url, headers=desk.header).content
+        call_command("portraits_rotate_key", "--to", "k2", "--tenant", str(tenant.id))
+        with tenant_scope(tenant.id):
+            sealed = bytearray(
+                Portrait.objects.values_list("ciphertext", flat=True).get(patient_id=patient.id)
+            )
+            sealed[5] ^= 1
+            Portrait.objects.filter(patient_id=patient.id).update(ciphertext=bytes(sealed))
+        broken = client.get(url, headers=desk.header)
+        assert (broken.status_code, broken["Content-Type"]) == (500, "application/problem+json")
+        assert broken.json()["type"].endswith("portrait-integrity")
+        logged = caplog.text + "".join(repr(r.__dict__) for r in caplog.records)
+        assert caplog.records  # the requests were logged at all
+        for key in portrait_keys.values():
+            assert b64(key) not in logged
+            assert key.hex() not in logged
+        assert MARKER not in logged
+        assert repr(image[100:132])[2:-1] not in logged
+        assert repr(upload_body[200:232])[2:-1] not in logged
