@@ -23,6 +23,7 @@ from outbox.handlers import handler_for
 from outbox.models import InboxMessage
 from outbox.tasks import inbox_consume_task
 from registration.models import (
+    Confidentiality,
     DeathNotificationReview,
     Patient,
     ReviewReason,
@@ -133,6 +134,12 @@ class TestMatching:
         smith = register(SMITH)
         applied = death_notification_apply(notification(family=family))
         assert (applied.outcome, applied.patient_id) == (Outcome.RECORDED, smith.id)
+
+    def test_a_restricted_patients_death_is_recorded_all_the_same(self, scope):
+        smith = register(replace(SMITH, confidentiality=Confidentiality.RESTRICTED))
+        applied = death_notification_apply(notification())
+        assert (applied.outcome, applied.patient_id) == (Outcome.RECORDED, smith.id)
+        assert vital_status_current(patient_id=smith.id).deceased
 
     def test_an_impossible_date_is_queued(self, scope):
         smith = register(SMITH)
