@@ -19,6 +19,7 @@ def portrait_keys(settings):
 
 
 MARKER = "SECRET-GPS-MARKER-47.6062N"
+GPS_IFD = 0x8825
 
 
 def jpeg_with_exif(width=64, height=32, orientation=6) -> bytes:
@@ -30,6 +31,8 @@ def jpeg_with_exif(width=64, height=32, orientation=6) -> bytes:
     exif = Image.Exif()
     exif[0x0112] = orientation
     exif[0x010E] = MARKER
+    gps = exif.get_ifd(GPS_IFD)  # where the photo was taken
+    gps.update({1: "N", 2: (47.0, 36.0, 22.32), 3: "W", 4: (122.0, 19.0, 55.0)})
     out = io.BytesIO()
     image.save(out, format="JPEG", exif=exif.tobytes(), comment=MARKER.encode())
     return out.getvalue()

@@ -29,6 +29,7 @@ from tenancy.errors import NotFoundError, PreconditionFailedError, ValidationFai
 from tenancy.models import AuditEvent, Role
 from tests.factories import make_api_key, make_tenant
 from tests.integration.portraits.conftest import (
+    GPS_IFD,
     MARKER,
     b64,
     image_bytes,
@@ -70,7 +71,9 @@ class TestRoundTrip:
     def test_upright_metadata_free_bounded_jpeg(self, scope, settings):
         settings.PORTRAIT_MAX_DIMENSION = 48
         patient = register()
-        upload(patient, jpeg_with_exif(width=64, height=32), version=1)
+        original = jpeg_with_exif(width=64, height=32)
+        assert Image.open(io.BytesIO(original)).getexif().get_ifd(GPS_IFD)[1] == "N"
+        upload(patient, original, version=1)
         image = portrait_get(patient_id=patient.id)
         assert image.content_type == "image/jpeg"
         decoded = Image.open(io.BytesIO(image.data))
@@ -78,6 +81,8 @@ class TestRoundTrip:
         # Orientation 6 (rotate 90°) applied, then bounded: 64x32 -> 32x64 -> 24x48.
         assert decoded.size == (24, 48) == (image.width, image.height)
         assert not decoded.getexif()
+        assert not decoded.getexif().get_ifd(GPS_IFD)
+        assert not decoded.info.get("exif")
         assert MARKER.encode() not in image.data
         assert b"Exif" not in image.data
         # The green half (left, before rotating) is now on top.
