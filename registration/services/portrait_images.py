@@ -10,7 +10,6 @@ by the re-encoding: the stored bytes are always Pillow's own.
 """
 
 import io
-import struct
 import warnings
 from dataclasses import dataclass
 
@@ -86,7 +85,7 @@ def _is_zip(data: bytes) -> bool:
     position = data.rfind(_ZIP_END, tail_start)
     while position >= 0:
         if position + _ZIP_END_SIZE <= len(data):
-            (comment_length,) = struct.unpack_from("<H", data, position + 20)
+            comment_length = int.from_bytes(data[position + 20 : position + 22], "little")
             if position + _ZIP_END_SIZE + comment_length == len(data):
                 return True
         position = data.rfind(_ZIP_END, tail_start, position)
@@ -97,7 +96,8 @@ def _png_end(data: bytes) -> int:
     """Where the PNG ends: just after its IEND chunk (the decoder has read up to it)."""
     position = len(_PNG_SIGNATURE)
     while position + 8 <= len(data):
-        length, kind = struct.unpack_from(">I4s", data, position)
+        length = int.from_bytes(data[position : position + 4], "big")
+        kind = data[position + 4 : position + 8]
         position += 12 + length
         if kind == b"IEND":
             return position
@@ -106,7 +106,7 @@ def _png_end(data: bytes) -> int:
 
 def _webp_end(data: bytes) -> int:
     """Where the WebP ends: the RIFF header's size (plus the 8-byte header itself)."""
-    (size,) = struct.unpack_from("<I", data, 4)
+    size = int.from_bytes(data[4:8], "little")
     return 8 + size + (size & 1)
 
 
