@@ -250,6 +250,9 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Pillow logs every EXIF tag it reads (GPS position, descriptions: PHI) at DEBUG; portrait
+    # uploads must not put them in the logs even when LOG_LEVEL is DEBUG.
+    "loggers": {"PIL": {"level": "INFO"}},
 }
 # Traces (OpenTelemetry, tenancy.tracing): on when an OTLP endpoint is given; the SDK reads the
 # rest of the standard variables itself (OTEL_TRACES_SAMPLER / _ARG, OTEL_EXPORTER_OTLP_HEADERS,

@@ -1,10 +1,10 @@
 """Applying a civil-registry death notification: find the person, or ask a steward.
 
 Never marks the wrong person dead silently. The identifier the registry names is tried first;
-it counts only if the birth date (when the registry sends one) agrees. Failing that, the MPI
-matcher must find exactly one CERTAIN candidate — a deceased candidate is never CERTAIN, and
-anything less goes to a data steward's worklist. The same notification twice changes nothing.
-Lives in the MPI app because it matches people; registration records the death.
+it counts only if the birth date and the family name (when the registry sends them) agree.
+Failing that, the MPI matcher must find exactly one CERTAIN candidate — a deceased candidate is
+never CERTAIN, and anything less goes to a data steward's worklist. The same notification twice
+changes nothing. Lives in the MPI app because it matches people; registration records the death.
 """
 
 from dataclasses import dataclass
@@ -12,10 +12,15 @@ from datetime import date
 from enum import StrEnum
 from uuid import UUID
 
+from mpi.matching.normalize import NAME_PARTICLES, fold_text
 from mpi.matching.score import MatchGrade
 from mpi.services.matching import match_patient
 from registration.models import Patient, ReviewReason, VitalStatus, VitalStatusSource
-from registration.selectors.vital_status import death_notification_known, patients_with_identifier
+from registration.selectors.vital_status import (
+    death_notification_known,
+    patient_family_names,
+    patients_with_identifier,
+)
 from registration.services.death_notifications import death_notification_queue
 from registration.services.inputs import IdentifierInput, NameInput, PatientInput
 from registration.services.vital_status import DeathDate, vital_status_record_death
@@ -75,13 +80,12 @@ class AppliedNotification:
 def _queue(
     notification: DeathNotification, reason: ReviewReason, candidate_ids: list[UUID]
 ) -> AppliedNotification:
-    assert notification.death.value is not None  # noqa: S101 - the schema requires the date
     death_notification_queue(
         inbox_message_id=notification.inbox_message_id,
         notification_id=notification.notification_id,
         identifier_system=notification.identifier_system,
         identifier_value=notification.identifier_value,
-        date_of_death=notification.death.value,
+        death=notification.death,
         certificate_number=notification.certificate_number,
         reason=reason,
         candidate_ids=candidate_ids,
@@ -105,6 +109,23 @@ def _record(notification: DeathNotification, patient: Patient) -> AppliedNotific
     return AppliedNotification(Outcome.RECORDED, patient_id=patient.id)
 
 
+def _family_words(family: str) -> frozenset[str]:
+    return frozenset(fold_text(family).split()) - NAME_PARTICLES
+
+
+def _family_agrees(notification: DeathNotification, patient: Patient) -> bool:
+    """True unless the registry names a family the patient has never borne (in any name).
+
+    Lenient on purpose (one shared word, accents and case aside, is enough: "Garcia" agrees
+    with "García López"): it is there to catch an identifier that names somebody else, and a
+    disagreement only sends the notification to a steward.
+    """
+    sent = _family_words(notification.family)
+    if not sent:
+        return True
+    return any(sent & _family_words(f) for f in patient_family_names(patient_id=patient.id))
+
+
 def _apply_to(notification: DeathNotification, patient: Patient) -> AppliedNotification:
     """The identifier named this patient: record, unless something says it may be wrong."""
     if not patient.active:
@@ -114,8 +135,14 @@ def _apply_to(notification: DeathNotification, patient: Patient) -> AppliedNotif
         notification.birth_date,
     ):
         return _queue(notification, ReviewReason.BIRTH_DATE_CONFLICT, [patient.id])
+    if not _family_agrees(notification, patient):
+        return _queue(notification, ReviewReason.NAME_CONFLICT, [patient.id])
     if patient.vital_status == VitalStatus.DECEASED:
-        if patient.deceased_date == notification.death.normalized().value:
+        known = notification.death.normalized()
+        if (patient.deceased_date, patient.deceased_date_precision) == (
+            known.value,
+            known.precision,
+        ):
             return AppliedNotification(Outcome.ALREADY_RECORDED, patient_id=patient.id)
         return _queue(notification, ReviewReason.DEATH_DATE_CONFLICT, [patient.id])
     return _record(notification, patient)

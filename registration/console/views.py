@@ -63,6 +63,7 @@ from registration.services.access import (
     care_team_grant,
 )
 from registration.services.patients import (
+    DeceasedDuplicateError,
     DuplicateSuspectedError,
     PatientInactiveError,
     patient_access_log,
@@ -87,6 +88,12 @@ INACTIVE_MESSAGE = "This patient is inactive; the record can no longer be change
 DUPLICATE_MESSAGE = (
     "This person may already be registered: check the patients listed above. Open the existing "
     "record instead, or give a reason to register anyway."
+)
+DECEASED_DUPLICATE_MESSAGE = (
+    "A patient listed above is recorded as deceased. A data steward must review before this "
+    "person is registered: if it is the same person and they are alive, the steward refutes the "
+    "death on the existing record (use that record); if it is somebody else, a data steward "
+    "registers them, giving the reason."
 )
 
 
@@ -191,11 +198,21 @@ class PatientConsole:
                     )
                 except DuplicateSuspectedError as exc:
                     # The service has logged that these candidates were shown.
+                    deceased = (
+                        {str(d) for d in exc.deceased_ids}
+                        if isinstance(exc, DeceasedDuplicateError)
+                        else set()
+                    )
                     candidates = [
-                        candidate_view(c, self.url("change", c["patient_id"]))
+                        {
+                            **candidate_view(c, self.url("change", c["patient_id"])),
+                            "deceased": c["patient_id"] in deceased,
+                        }
                         for c in exc.candidates
                     ]
-                    override.add_error("reason", DUPLICATE_MESSAGE)
+                    override.add_error(
+                        "reason", DECEASED_DUPLICATE_MESSAGE if deceased else DUPLICATE_MESSAGE
+                    )
                 except DomainError as exc:
                     self._show_refusal(
                         group, exc, routes={"duplicate_override.reason": (override, "reason")}

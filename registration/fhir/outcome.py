@@ -32,6 +32,7 @@ _ISSUE_TYPES = {
     "restricted-patient": "forbidden",
     "read-only-element": "business-rule",
     "duplicate-suspected": "duplicate",
+    "deceased-duplicate": "duplicate",
     "identifier-conflict": "duplicate",
     "precondition-failed": "conflict",
     "precondition-required": "required",

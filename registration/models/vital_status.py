@@ -92,6 +92,7 @@ class ReviewReason(models.TextChoices):
     AMBIGUOUS = "ambiguous", "Several patients could be meant"
     UNCERTAIN = "uncertain", "The best match is not certain"
     BIRTH_DATE_CONFLICT = "birth_date_conflict", "Birth date differs from the patient's"
+    NAME_CONFLICT = "name_conflict", "Family name differs from the patient's"
     DEATH_DATE_CONFLICT = "death_date_conflict", "Patient already deceased with another date"
     INVALID_DATE = "invalid_date", "Date of death impossible for this patient"
     PATIENT_INACTIVE = "patient_inactive", "The patient's record is inactive"
@@ -105,6 +106,13 @@ class DeathNotificationReview(TenantOwnedModel):
     identifier_system = models.CharField(max_length=255)
     identifier_value = models.CharField(max_length=100)
     date_of_death = models.DateField()
+    # As the registry sent it; with month or year precision the date is the period's first day.
+    date_of_death_precision = models.CharField(
+        max_length=8,
+        choices=DatePrecision.choices,
+        default=DatePrecision.DAY,
+        db_default=DatePrecision.DAY,
+    )
     certificate_number = models.CharField(max_length=100, blank=True)
     reason = models.CharField(max_length=24, choices=ReviewReason.choices)
     candidate_ids = ArrayField(models.UUIDField(), default=list, blank=True)

@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from registration.models import (
     DeathNotificationReview,
     Patient,
+    PatientName,
     ReviewStatus,
     Verification,
     VitalStatus,
@@ -127,4 +128,13 @@ def patients_with_identifier(*, system: str, value: str) -> list[Patient]:
             identifiers__value=value,
             identifiers__retired_at__isnull=True,
         ).distinct()
+    )
+
+
+def patient_family_names(*, patient_id: UUID) -> list[str]:
+    """Every family name the patient is known by (official, maiden, old, …), as entered."""
+    return list(
+        PatientName.objects.filter(patient_id=patient_id)
+        .exclude(family="")
+        .values_list("family", flat=True)
     )

@@ -6,7 +6,6 @@ a death recorded on a guess.
 """
 
 from collections.abc import Sequence
-from datetime import date
 from uuid import UUID
 
 from django.db import transaction
@@ -33,12 +32,19 @@ def death_notification_queue(
     notification_id: str,
     identifier_system: str,
     identifier_value: str,
-    date_of_death: date,
+    death: DeathDate,
     certificate_number: str,
     reason: ReviewReason,
     candidate_ids: Sequence[UUID],
 ) -> DeathNotificationReview:
-    """Put a notification on the stewards' worklist, with the candidates the matcher saw."""
+    """Put a notification on the stewards' worklist, with the candidates the matcher saw.
+
+    The date keeps the precision the registry sent, so a steward's later recording of it is
+    exactly the registry's claim (month or year, not a made-up first day).
+    """
+    known = death.normalized()
+    if known.value is None:
+        raise ValueError("A civil-registry death notification always has a date of death.")
     with transaction.atomic():
         review = DeathNotificationReview.objects.create(
             tenant_id=current_tenant_id(),
@@ -46,7 +52,8 @@ def death_notification_queue(
             notification_id=notification_id,
             identifier_system=identifier_system,
             identifier_value=identifier_value,
-            date_of_death=date_of_death,
+            date_of_death=known.value,
+            date_of_death_precision=known.precision,
             certificate_number=certificate_number,
             reason=reason,
             candidate_ids=list(candidate_ids),
@@ -84,7 +91,7 @@ def death_notification_record(
             actor=actor,
             patient_id=patient_id,
             expected_version=None,
-            death=DeathDate(review.date_of_death),
+            death=DeathDate(review.date_of_death, review.date_of_death_precision),
             source=VitalStatusSource.CIVIL_REGISTRY,
             channel=channel,
             external_reference=review.notification_id,

@@ -6,6 +6,7 @@ same If-Match rules as the rest of the record), an audit row written and `patien
 (changed_fields: portrait) emitted. Nothing about the image goes into audit rows or events.
 """
 
+from dataclasses import dataclass
 from uuid import UUID
 
 from django.conf import settings
@@ -14,7 +15,14 @@ from django.db import transaction
 from outbox.services.outbox import outbox_enqueue
 from registration.models import Patient, Portrait
 from registration.services.patients import _label, _locked_patient, _require_active
-from registration.services.portrait_crypto import SealedPortrait, active_key_id, rewrap, seal
+from registration.services.portrait_crypto import (
+    PortraitIntegrityError,
+    PortraitKeyUnavailableError,
+    SealedPortrait,
+    active_key_id,
+    rewrap,
+    seal,
+)
 from registration.services.portrait_images import PortraitLimits, normalize_portrait
 from registration.services.versions import patient_versions_retain
 from tenancy.errors import NotFoundError
@@ -106,35 +114,65 @@ def portrait_remove(
         _changed(actor, patient, "patient.portrait_removed")
 
 
-def portraits_rewrap_batch(*, actor: Principal | None, to_key_id: str, limit: int = 100) -> int:
+@dataclass(frozen=True, slots=True)
+class RewrapBatch:
+    """One committed batch of a key rotation: how many rows it took, re-wrapped or not."""
+
+    taken: int
+    rewrapped: int
+    failed_ids: tuple[int, ...]
+    last_id: int
+
+
+def portraits_rewrap_batch(
+    *, actor: Principal | None, to_key_id: str, limit: int = 100, after_id: int = 0
+) -> RewrapBatch:
     """Re-wrap up to `limit` of the tenant's portraits not yet under `to_key_id`; one commit.
 
     Resumable: each batch takes only rows still under another key (skipping rows another
-    rotator holds), so running again after an interruption continues where it stopped.
+    rotator holds), in id order after `after_id`, so running again after an interruption
+    continues where it stopped. A row whose data key fails authentication, or whose key is not
+    configured, is left as it is and reported by id (never re-wrapped, never a stuck rotation).
     """
+    rewrapped: list[int] = []
+    failed: list[int] = []
     with transaction.atomic():
         rows = list(
             Portrait.objects.select_for_update(skip_locked=True)
             .exclude(key_id=to_key_id)
+            .filter(id__gt=after_id)
             .order_by("id")[:limit]
         )
         for row in rows:
-            sealed = rewrap(
-                SealedPortrait(
-                    row.key_id, bytes(row.wrapped_key), bytes(row.nonce), bytes(row.ciphertext)
-                ),
-                to_key_id=to_key_id,
-                tenant_id=row.tenant_id,
-                patient_id=row.patient_id,
-            )
+            try:
+                sealed = rewrap(
+                    SealedPortrait(
+                        row.key_id, bytes(row.wrapped_key), bytes(row.nonce), bytes(row.ciphertext)
+                    ),
+                    to_key_id=to_key_id,
+                    tenant_id=row.tenant_id,
+                    patient_id=row.patient_id,
+                )
+            except (PortraitIntegrityError, PortraitKeyUnavailableError):
+                failed.append(row.id)
+                continue
             Portrait.objects.filter(id=row.id).update(
                 key_id=sealed.key_id, wrapped_key=sealed.wrapped_key
             )
+            rewrapped.append(row.id)
         if rows:
+            details: dict[str, object] = {"to_key_id": to_key_id, "count": len(rewrapped)}
+            if failed:
+                details["failed_portrait_ids"] = failed
             audit_record(
                 actor=actor,
                 action="portrait.keys_rotated",
                 object_type="portrait",
-                details={"to_key_id": to_key_id, "count": len(rows)},
+                details=details,
             )
-    return len(rows)
+    return RewrapBatch(
+        taken=len(rows),
+        rewrapped=len(rewrapped),
+        failed_ids=tuple(failed),
+        last_id=rows[-1].id if rows else after_id,
+    )

@@ -119,6 +119,14 @@ def _require_channel(channel: str) -> None:
         raise ValueError(f"Unknown channel {channel!r}")
 
 
+def _require_short_note(note: str) -> None:
+    if len(note.strip()) > MAX_REASON_LENGTH:
+        raise ValidationFailedError(
+            "The note is too long.",
+            errors=[FieldError("note", "too_long", f"At most {MAX_REASON_LENGTH} characters.")],
+        )
+
+
 def _current(patient: Patient) -> VitalStatusRecord | None:
     return VitalStatusRecord.objects.filter(patient=patient).order_by("-sequence").first()
 
@@ -224,11 +232,7 @@ def vital_status_record_death(
     """
     _require_source(source)
     _require_channel(channel)
-    if len(note) > MAX_REASON_LENGTH:
-        raise ValidationFailedError(
-            "The note is too long.",
-            errors=[FieldError("note", "too_long", f"At most {MAX_REASON_LENGTH} characters.")],
-        )
+    _require_short_note(note)
     with transaction.atomic():
         patient = _locked_patient(patient_id, expected_version)
         _require_active(patient)
@@ -275,6 +279,7 @@ def vital_status_verify(
 ) -> VitalStatusRecord:
     """A data steward confirms a reported death (e.g. against the death certificate)."""
     _require_channel(channel)
+    _require_short_note(note)
     with transaction.atomic():
         patient = _locked_patient(patient_id, expected_version)
         _require_active(patient)
@@ -291,7 +296,7 @@ def vital_status_verify(
             source=current.source,
             verification=Verification.VERIFIED,
             channel=channel,
-            reason=note.strip()[:MAX_REASON_LENGTH],
+            reason=note.strip(),
             external_reference=current.external_reference,
         )
 

@@ -1,7 +1,9 @@
 """Re-wrap every portrait's data key with another key-encryption key (key rotation).
 
 Resumable: each batch commits on its own and only rows still under another key are taken, so
-an interrupted run is simply started again. The image ciphertexts are not touched.
+an interrupted run is simply started again. The image ciphertexts are not touched. A portrait
+that fails authentication (or names a key that is not configured) is skipped, reported by id at
+the end and the command exits non-zero; the rest is rotated.
 """
 
 from typing import Any
@@ -40,14 +42,23 @@ class Command(BaseCommand):
             else list(Tenant.objects.order_by("id").values_list("id", flat=True))
         )
         total, batches = 0, 0
+        failed: list[str] = []
         for tenant_id in tenants:
+            after_id = 0
             while not options["max_batches"] or batches < options["max_batches"]:
                 with tenant_scope(tenant_id):
-                    done = portraits_rewrap_batch(
-                        actor=None, to_key_id=to_key_id, limit=options["batch"]
+                    batch = portraits_rewrap_batch(
+                        actor=None, to_key_id=to_key_id, limit=options["batch"], after_id=after_id
                     )
                 batches += 1
-                total += done
-                if done < options["batch"]:
+                total += batch.rewrapped
+                failed.extend(f"{tenant_id}/{portrait_id}" for portrait_id in batch.failed_ids)
+                after_id = batch.last_id
+                if batch.taken < options["batch"]:
                     break
         self.stdout.write(f"re-wrapped {total} portrait key(s) to {to_key_id}")
+        if failed:
+            raise CommandError(
+                f"{len(failed)} portrait(s) failed authentication or name a key that is not "
+                f"configured and stay under their old key (tenant/portrait id): {', '.join(failed)}"
+            )

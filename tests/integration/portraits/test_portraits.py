@@ -2,6 +2,7 @@
 uploads, the REST endpoints, and production's refusal to start without a key."""
 
 import io
+import logging
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, override_settings
 from PIL import Image
 
 from outbox.models import OutboxEvent
@@ -28,11 +29,15 @@ from tenancy.errors import NotFoundError, PreconditionFailedError, ValidationFai
 from tenancy.models import AuditEvent, Role
 from tests.factories import make_api_key, make_tenant
 from tests.integration.portraits.conftest import (
+    GPS_IFD,
     MARKER,
     b64,
     image_bytes,
+    jpeg_with_comment,
     jpeg_with_exif,
+    png_chunk,
     png_claiming,
+    zip_archive,
 )
 from tests.patient_builders import patient_data
 
@@ -66,7 +71,9 @@ class TestRoundTrip:
     def test_upright_metadata_free_bounded_jpeg(self, scope, settings):
         settings.PORTRAIT_MAX_DIMENSION = 48
         patient = register()
-        upload(patient, jpeg_with_exif(width=64, height=32), version=1)
+        original = jpeg_with_exif(width=64, height=32)
+        assert Image.open(io.BytesIO(original)).getexif().get_ifd(GPS_IFD)[1] == "N"
+        upload(patient, original, version=1)
         image = portrait_get(patient_id=patient.id)
         assert image.content_type == "image/jpeg"
         decoded = Image.open(io.BytesIO(image.data))
@@ -74,6 +81,8 @@ class TestRoundTrip:
         # Orientation 6 (rotate 90°) applied, then bounded: 64x32 -> 32x64 -> 24x48.
         assert decoded.size == (24, 48) == (image.width, image.height)
         assert not decoded.getexif()
+        assert not decoded.getexif().get_ifd(GPS_IFD)
+        assert not decoded.info.get("exif")
         assert MARKER.encode() not in image.data
         assert b"Exif" not in image.data
         # The green half (left, before rotating) is now on top.
@@ -158,6 +167,19 @@ class TestTampering:
         with pytest.raises(PortraitKeyUnavailableError):
             portrait_get(patient_id=patient.id)
 
+    @pytest.mark.parametrize("column", ["wrapped_key", "nonce"])
+    @pytest.mark.parametrize("position", [0, -1])
+    def test_a_flipped_bit_in_the_wrapped_key_or_nonce_fails_loudly(self, scope, column, position):
+        patient = register()
+        upload(patient, image_bytes("PNG"))
+        value = bytearray(
+            Portrait.objects.values_list(column, flat=True).get(patient_id=patient.id)
+        )
+        value[position] ^= 0x80
+        Portrait.objects.filter(patient_id=patient.id).update(**{column: bytes(value)})
+        with pytest.raises(PortraitIntegrityError):
+            portrait_get(patient_id=patient.id)
+
     def test_a_row_moved_to_another_patient_does_not_decrypt(self, scope):
         victim, other = register(), register()
         upload(victim, image_bytes("PNG"))
@@ -184,8 +206,27 @@ class TestRefusedUploads:
             (image_bytes("PNG", size=(300, 300))[:-40], "corrupt_image"),
             (png_claiming(100_000, 100_000), "too_many_pixels"),
             (png_claiming(3000, 3000), "too_many_pixels"),
+            (jpeg_with_exif() + zip_archive(), "polyglot"),
+            (image_bytes("PNG") + zip_archive(), "polyglot"),
+            (image_bytes("PNG") + b"<html><script>alert(1)</script></html>", "polyglot"),
+            (image_bytes("WEBP") + b"<script>alert(1)</script>", "polyglot"),
+            (jpeg_with_comment(b"%PDF-1.7\n1 0 obj <<>> endobj"), "polyglot"),
         ],
-        ids=["empty", "pdf", "gif", "bmp", "truncated-jpeg", "truncated-png", "bomb", "too-big"],
+        ids=[
+            "empty",
+            "pdf",
+            "gif",
+            "bmp",
+            "truncated-jpeg",
+            "truncated-png",
+            "bomb",
+            "too-big",
+            "jpeg-jar",
+            "png-zip",
+            "png-html",
+            "webp-script",
+            "jpeg-pdf",
+        ],
     )
     def test_refused_with_a_clear_error_and_nothing_stored(self, scope, settings, data, code):
         settings.PORTRAIT_MAX_PIXELS = 4_000_000
@@ -195,6 +236,27 @@ class TestRefusedUploads:
         assert [(e.field, e.code) for e in error.value.errors] == [("portrait", code)]
         assert not Portrait.objects.exists()
         assert Patient.objects.get(id=patient.id).version == 1
+
+    def test_what_else_a_jpeg_carries_is_dropped_not_stored(self, scope):
+        payload = b"<script>alert(document.cookie)</script>"
+        patient = register()
+        # Script in a comment and a camera-style trailer after the end: the JPEG decodes, and
+        # the stored image is Pillow's own encoding, without either.
+        upload(patient, jpeg_with_comment(payload) + b"SEFH" + payload)
+        stored = portrait_get(patient_id=patient.id).data
+        assert payload not in stored
+        assert stored.endswith(b"\xff\xd9")
+        assert Image.open(io.BytesIO(stored)).format == "JPEG"
+
+    def test_an_image_that_only_looks_like_a_zip_end_is_accepted(self, scope):
+        # The end-of-archive signature inside a PNG chunk, not where a ZIP reader finds it.
+        png = image_bytes("PNG")
+        patient = register()
+        upload(
+            patient,
+            png[:-12] + png_chunk(b"tEXt", b"note\x00PK\x05\x06" + b"\x00" * 18) + png[-12:],
+        )
+        assert portrait_get(patient_id=patient.id).width == 40
 
     def test_oversized_is_413(self, scope, settings):
         settings.PORTRAIT_MAX_UPLOAD_BYTES = 100
@@ -243,6 +305,18 @@ class TestApi:
         assert refused.status_code == 422
         assert refused["Content-Type"] == "application/problem+json"
         assert refused.json()["errors"][0]["code"] == "not_an_image"
+        polyglot = put(png + zip_archive())
+        assert (polyglot.status_code, polyglot["Content-Type"]) == (422, "application/problem+json")
+        assert polyglot.json()["errors"][0]["code"] == "polyglot"
+        with override_settings(PORTRAIT_MAX_UPLOAD_BYTES=len(png) - 1):
+            too_large = put(png)
+        assert (too_large.status_code, too_large["Content-Type"]) == (
+            413,
+            "application/problem+json",
+        )
+        assert too_large.json()["type"].endswith("payload-too-large")
+        with tenant_scope(tenant.id):
+            assert not Portrait.objects.exists()
         response = put(png)
         assert response.status_code == 204
         assert response["ETag"] == '"2"'
@@ -333,3 +407,41 @@ class TestProductionKeys:
         result = _settings_import({"PORTRAIT_KEYS_REQUIRED": "0"})
         assert result.returncode == 0, result.stderr
         assert "started" in result.stdout
+
+
+class TestNothingInLogs:
+    def test_keys_and_image_bytes_never_reach_the_logs(self, caplog, portrait_keys):
+        upload_body = jpeg_with_exif()  # made before capturing: Pillow logs its own writing
+        caplog.set_level(logging.DEBUG)
+        tenant = make_tenant()
+        with tenant_scope(tenant.id):
+            patient = register()
+        desk = make_api_key(tenant, Role.FRONT_DESK)
+        client = Client()
+        url = f"/api/v1/patients/{patient.id}/portrait"
+        response = client.put(
+            url,
+            upload_body,
+            content_type="image/jpeg",
+            headers={**desk.header, "If-Match": '"1"'},
+        )
+        assert response.status_code == 204
+        image = client.get(url, headers=desk.header).content
+        call_command("portraits_rotate_key", "--to", "k2", "--tenant", str(tenant.id))
+        with tenant_scope(tenant.id):
+            sealed = bytearray(
+                Portrait.objects.values_list("ciphertext", flat=True).get(patient_id=patient.id)
+            )
+            sealed[5] ^= 1
+            Portrait.objects.filter(patient_id=patient.id).update(ciphertext=bytes(sealed))
+        broken = client.get(url, headers=desk.header)
+        assert (broken.status_code, broken["Content-Type"]) == (500, "application/problem+json")
+        assert broken.json()["type"].endswith("portrait-integrity")
+        logged = caplog.text + "".join(repr(r.__dict__) for r in caplog.records)
+        assert caplog.records  # the requests were logged at all
+        for key in portrait_keys.values():
+            assert b64(key) not in logged
+            assert key.hex() not in logged
+        assert MARKER not in logged
+        assert repr(image[100:132])[2:-1] not in logged
+        assert repr(upload_body[200:232])[2:-1] not in logged

@@ -5,7 +5,7 @@ import io
 from typing import Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from PIL import Image
 
 from registration.selectors.portraits import portrait_get
@@ -95,3 +95,40 @@ class TestRotation:
                 assert Image.open(io.BytesIO(portrait_get(patient_id=patient.id).data)).width
         with tenant_scope(tenant.id):
             assert AuditEvent.objects.filter(action="portrait.keys_rotated").count() == 2
+
+    def test_a_portrait_that_fails_authentication_is_reported_and_the_rest_rotated(
+        self, settings, committed_db, owner_connection
+    ):
+        tenant = make_tenant()
+        with tenant_scope(tenant.id):
+            patients = [register() for _ in range(5)]
+            for patient in patients:
+                upload(patient, image_bytes("PNG"))
+        bad = patients[1]
+        wrapped = bytearray(stored(owner_connection, tenant.id, bad.id)[1])
+        wrapped[-1] ^= 1
+        owner_connection.execute(
+            "UPDATE registration_portrait SET wrapped_key = %s WHERE patient_id = %s",
+            [bytes(wrapped), bad.id],
+        )
+        bad_id = owner_connection.execute(
+            "SELECT id FROM registration_portrait WHERE patient_id = %s", [bad.id]
+        ).fetchone()[0]
+        settings.PORTRAIT_ACTIVE_KEY_ID = "k2"
+        out = io.StringIO()
+        with pytest.raises(CommandError, match=f"1 portrait.*{tenant.id}/{bad_id}"):
+            call_command("portraits_rotate_key", "--batch", "2", stdout=out)
+        assert "re-wrapped 4" in out.getvalue()
+        keys = {p.id: stored(owner_connection, tenant.id, p.id)[3] for p in patients}
+        assert keys.pop(bad.id) == "k1"  # left as it was, not re-wrapped
+        assert set(keys.values()) == {"k2"}
+        with tenant_scope(tenant.id):
+            failed = [
+                e.details.get("failed_portrait_ids")
+                for e in AuditEvent.objects.filter(action="portrait.keys_rotated")
+            ]
+        assert [bad_id] in failed
+        # Run again: only the bad row is left, and it is reported again, nothing else changes.
+        with pytest.raises(CommandError, match=str(bad_id)):
+            call_command("portraits_rotate_key", "--batch", "2", stdout=out)
+        assert "re-wrapped 0" in out.getvalue().splitlines()[-1]

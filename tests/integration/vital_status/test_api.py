@@ -3,6 +3,7 @@
 import pytest
 from django.test import Client
 
+from registration.models import Patient
 from registration.services.patients import patient_register
 from tenancy.db import tenant_scope
 from tenancy.models import AuditEvent, Role
@@ -163,3 +164,29 @@ def test_re_registering_a_deceased_patient_is_a_409_pointing_at_review(world):
     assert problem["type"].endswith("deceased-duplicate")
     assert problem["deceased_candidate_ids"] == [str(patient.id)]
     assert "data steward" in problem["detail"]
+
+
+def test_fhir_create_of_a_deceased_look_alike_is_a_409_duplicate_even_with_an_override(world):
+    patient = world["patient"]
+    assert call(world["desk"], "post", url(patient), DEATH, '"1"').status_code == 201
+    resource = {
+        "resourceType": "Patient",
+        "name": [{"use": "official", "family": "Okafor", "given": ["Adaeze", "Grace"]}],
+        "gender": "female",
+        "birthDate": "1987-03-14",
+        "telecom": [{"system": "phone", "value": "+1 (617) 555-0142", "use": "mobile"}],
+    }
+    response = Client().post(
+        "/fhir/Patient",
+        resource,
+        content_type="application/fhir+json",
+        headers={**world["integrator"].header, "X-Duplicate-Override-Reason": "sure"},
+    )
+    assert response.status_code == 409
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["code"] == "duplicate"
+    assert "deceased" in outcome["issue"][0]["diagnostics"]
+    assert f"Candidate Patient/{patient.id}" in [i["diagnostics"] for i in outcome["issue"]]
+    with tenant_scope(world["tenant"].id):
+        assert Patient.objects.count() == 1

@@ -10,9 +10,11 @@ from registration.models import DeathNotificationReview, Patient, ReviewReason
 from registration.selectors.vital_status import vital_status_history
 from registration.services.death_notifications import death_notification_queue
 from registration.services.patients import patient_register
+from registration.services.vital_status import DeathDate
 from tenancy.db import tenant_scope
 from tenancy.models import AuditEvent, Role
 from tests.factories import make_tenant, make_user
+from tests.integration.test_console_patients import form_data
 from tests.patient_builders import patient_data
 
 pytestmark = pytest.mark.django_db
@@ -111,7 +113,7 @@ def test_the_worklist_for_stewards_only(world):
                 notification_id=f"CR-{n}",
                 identifier_system="urn:ssn",
                 identifier_value=f"00{n}",
-                date_of_death=date(2024, 5, 17),
+                death=DeathDate(date(2024, 5, 17)),
                 certificate_number="",
                 reason=reason,
                 candidate_ids=[patient.id] if n == 2 else [],
@@ -142,3 +144,44 @@ def test_the_worklist_for_stewards_only(world):
         assert AuditEvent.objects.filter(action="death_notification.dismissed").count() == 1
     page = steward.get(WORKLIST).content.decode()
     assert "CR-1" not in page
+
+
+def test_registering_a_look_alike_of_a_deceased_patient_needs_a_steward(world):
+    tenant, patient = world
+    desk = login(tenant, Role.FRONT_DESK)
+    post(desk, patient, version="1", deceased_date="2024-05-17")
+    look_alike = form_data(
+        names=[{"family": "Okafor", "given": "Adaeze Grace"}],
+        birth_date="1987-03-14",
+        reason="she is at the desk, alive",
+    )
+    refused = desk.post(f"{BASE}add/", look_alike)
+    assert refused.status_code == 200
+    page = refused.content.decode()
+    assert "A patient listed above is recorded as deceased" in page
+    assert 'class="deceased-candidate"' in page
+    [candidate] = refused.context["candidates"]
+    assert (candidate["patient_id"], candidate["deceased"]) == (str(patient.id), True)
+    with tenant_scope(tenant.id):
+        assert Patient.objects.count() == 1
+    # A data steward alone may not register at all; one who also registers patients, having
+    # reviewed it (a different person), registers with the reason.
+    assert login(tenant, Role.DATA_STEWARD).post(f"{BASE}add/", look_alike).status_code == 403
+    reviewer = Client()
+    reviewer.force_login(make_user(tenant, Role.FRONT_DESK, Role.DATA_STEWARD))
+    saved = reviewer.post(f"{BASE}add/", {**look_alike, "duplicate_override-reason": "twin"})
+    assert saved.status_code == 302
+    with tenant_scope(tenant.id):
+        assert Patient.objects.count() == 2
+
+
+def test_an_ordinary_look_alike_is_not_called_deceased(world):
+    tenant, patient = world
+    desk = login(tenant, Role.FRONT_DESK)
+    refused = desk.post(
+        f"{BASE}add/",
+        form_data(names=[{"family": "Okafor", "given": "Adaeze Grace"}], birth_date="1987-03-14"),
+    )
+    [candidate] = refused.context["candidates"]
+    assert (candidate["patient_id"], candidate["deceased"]) == (str(patient.id), False)
+    assert "recorded as deceased" not in refused.content.decode()

@@ -23,8 +23,10 @@ from outbox.handlers import handler_for
 from outbox.models import InboxMessage
 from outbox.tasks import inbox_consume_task
 from registration.models import (
+    Confidentiality,
     DeathNotificationReview,
     Patient,
+    ReviewReason,
     ReviewStatus,
     VitalStatusRecord,
 )
@@ -35,6 +37,7 @@ from registration.selectors.vital_status import (
 )
 from registration.services.death_notifications import (
     death_notification_dismiss,
+    death_notification_queue,
     death_notification_record,
 )
 from registration.services.inputs import IdentifierInput
@@ -115,6 +118,28 @@ class TestMatching:
         applied = death_notification_apply(notification(birth_date=date(1951, 3, 14)))
         assert applied.reason == "birth_date_conflict"
         assert not vital_status_current(patient_id=smith.id).deceased
+
+    def test_an_identifier_held_by_someone_of_another_family_is_queued(self, scope):
+        # A mistyped number on either side that happens to be another patient's: the family
+        # name the registry sends does not fit, so nobody is marked dead without a steward.
+        smith = register(SMITH)
+        applied = death_notification_apply(notification(family="Doe", given=("Jane",)))
+        assert (applied.outcome, applied.reason) == (Outcome.QUEUED, "name_conflict")
+        (review,) = reviews()
+        assert review.candidate_ids == [smith.id]
+        assert not vital_status_current(patient_id=smith.id).deceased
+
+    @pytest.mark.parametrize("family", ["SMÍTH", "Smith-Jones", "de Smith", "van der"])
+    def test_a_family_name_that_fits_in_any_spelling_is_recorded(self, scope, family):
+        smith = register(SMITH)
+        applied = death_notification_apply(notification(family=family))
+        assert (applied.outcome, applied.patient_id) == (Outcome.RECORDED, smith.id)
+
+    def test_a_restricted_patients_death_is_recorded_all_the_same(self, scope):
+        smith = register(replace(SMITH, confidentiality=Confidentiality.RESTRICTED))
+        applied = death_notification_apply(notification())
+        assert (applied.outcome, applied.patient_id) == (Outcome.RECORDED, smith.id)
+        assert vital_status_current(patient_id=smith.id).deceased
 
     def test_an_impossible_date_is_queued(self, scope):
         smith = register(SMITH)
@@ -200,6 +225,31 @@ class TestMatching:
         )
         assert applied.reason == "uncertain"
 
+    def test_a_month_in_the_birth_month_is_recorded_with_its_precision(self, scope):
+        smith = register(SMITH)
+        applied = death_notification_apply(
+            notification(death=DeathDate(date(1950, 3, 20), "month"))
+        )
+        assert applied.outcome == Outcome.RECORDED
+        current = vital_status_current(patient_id=smith.id)
+        assert (current.deceased_date, current.deceased_date_precision) == (
+            date(1950, 3, 1),
+            "month",
+        )
+        # The same death again from the registry, at the same precision: nothing changes.
+        again = death_notification_apply(notification(death=DeathDate(date(1950, 3, 2), "month")))
+        assert again.outcome == Outcome.ALREADY_RECORDED
+        # A day the registry now names is a different claim: a steward decides (correct or not).
+        day = death_notification_apply(notification(death=DeathDate(date(1950, 3, 1))))
+        assert (day.outcome, day.reason) == (Outcome.QUEUED, "death_date_conflict")
+        assert len(vital_status_history(patient_id=smith.id)) == 1
+
+    def test_a_year_before_the_birth_year_is_queued(self, scope):
+        smith = register(SMITH)
+        applied = death_notification_apply(notification(death=DeathDate(date(1949, 6, 1), "year")))
+        assert applied.reason == "invalid_date"
+        assert not vital_status_current(patient_id=smith.id).deceased
+
 
 class TestStewardWorklist:
     def test_record_or_dismiss_a_queued_notification(self, scope):
@@ -226,6 +276,34 @@ class TestStewardWorklist:
             death_notification_apply(notification(notification_id=second.notification_id)).outcome
             == Outcome.DUPLICATE
         )
+
+    def test_a_queued_notification_keeps_the_registrys_precision(self, scope):
+        smith = register(SMITH)
+        applied = death_notification_apply(
+            notification(
+                identifier_value="999-99-9999", death=DeathDate(date(2024, 5, 17), "month")
+            )
+        )
+        assert applied.outcome == Outcome.QUEUED
+        (review,) = reviews()
+        assert (review.date_of_death, review.date_of_death_precision) == (date(2024, 5, 1), "month")
+        entry = death_notification_record(actor=None, review_id=review.id, patient_id=smith.id)
+        assert (entry.deceased_date, entry.deceased_date_precision) == (date(2024, 5, 1), "month")
+        assert entry.verification == "reported"
+
+    def test_a_notification_without_a_date_cannot_be_queued(self, scope):
+        with pytest.raises(ValueError, match="date of death"):
+            death_notification_queue(
+                inbox_message_id=1,
+                notification_id="CR-x",
+                identifier_system=SSN,
+                identifier_value="1",
+                death=DeathDate(None),
+                certificate_number="",
+                reason=ReviewReason.NO_MATCH,
+                candidate_ids=[],
+            )
+        assert reviews() == []
 
 
 def test_the_mpi_app_took_the_handler_over():

@@ -4,6 +4,7 @@ from datetime import date, timedelta
 
 import psycopg
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from outbox.models import OutboxEvent
@@ -297,6 +298,14 @@ class TestLifecycle:
                 channel="rest",
             )
         record(patient)
+        with pytest.raises(ValidationFailedError):  # a note is kept whole, or refused
+            vital_status_verify(
+                actor=None,
+                patient_id=patient.id,
+                expected_version=None,
+                channel="rest",
+                note="x" * 501,
+            )
         vital_status_verify(
             actor=None, patient_id=patient.id, expected_version=None, channel="rest"
         )
@@ -354,8 +363,11 @@ class TestLifecycle:
     def test_history_is_append_only_for_the_app_role(self, scope):
         patient = register()
         record(patient)
-        with pytest.raises(Exception, match="permission denied"):
+        with transaction.atomic(), pytest.raises(Exception, match="permission denied"):
             VitalStatusRecord.objects.filter(patient_id=patient.id).update(reason="rewritten")
+        with transaction.atomic(), pytest.raises(Exception, match="permission denied"):
+            VitalStatusRecord.objects.filter(patient_id=patient.id).delete()
+        assert [h.reason for h in vital_status_history(patient_id=patient.id)] == [""]
 
     def test_other_tenants_see_nothing(self):
         tenant, other = make_tenant(), make_tenant()
