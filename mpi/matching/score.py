@@ -9,11 +9,12 @@ that a data steward can see why two records were (or were not) linked.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from mpi.matching.compare import (
+    COMPARATORS,
     FIELDS,
     MISSING,
     ComparedValue,
@@ -24,7 +25,7 @@ from mpi.matching.compare import (
 )
 from mpi.matching.model import JsonValue, ModelParameters, default_parameters
 from mpi.matching.normalize import PlaceholderPolicy
-from mpi.matching.record import MatchRecord
+from mpi.matching.record import DEFAULT_PLACEHOLDER_POLICY, MatchRecord
 
 # (field, normalized value) -> share of the tenant's records holding that exact value,
 # or None when unknown.
@@ -242,3 +243,45 @@ def score_pair(
         parameters or default_parameters(),
         term_frequency=term_frequency,
     )
+
+
+# The fields whose comparison reads a record's names. The records of one patient (one per
+# name it holds) differ in these fields only.
+NAME_FIELDS = ("family", "given")
+
+
+def score_best_pair(
+    combinations: Sequence[tuple[MatchRecord, MatchRecord]],
+    parameters: ModelParameters | None = None,
+    *,
+    term_frequency: TermFrequencyLookup | None = None,
+    policy: PlaceholderPolicy | None = None,
+) -> ScoreResult:
+    """The strongest score among name combinations of two patients (one record per name).
+
+    Equal to the highest-weighing `score_pair` over `combinations` (the first of equals),
+    which must be records of one patient against records of another: they differ in their
+    names only, so the other fields weigh the same in every combination and the best one is
+    the one whose names weigh most. Only that one is compared and scored in full; the others
+    cost their two name comparisons. A patient with a maiden and a married name against one
+    with a nickname row is four combinations, scored for about the price of two.
+    """
+    if not combinations:
+        raise ValueError("at least one combination of records is needed")
+    active = parameters or default_parameters()
+    best = combinations[0]
+    if len(combinations) > 1:
+        active_policy = policy or DEFAULT_PLACEHOLDER_POLICY
+        best_weight = -math.inf
+        for left, right in combinations:
+            left_clean = left.without_placeholders(active_policy)
+            right_clean = right.without_placeholders(active_policy)
+            weight = math.fsum(
+                _explain(
+                    COMPARATORS[field_name](left_clean, right_clean), active, term_frequency
+                ).weight
+                for field_name in NAME_FIELDS
+            )
+            if weight > best_weight:
+                best, best_weight = (left, right), weight
+    return score_pair(*best, active, term_frequency=term_frequency, policy=policy)

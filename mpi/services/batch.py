@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from mpi.matching.model import ModelParameters
 from mpi.matching.normalize import PlaceholderPolicy
-from mpi.matching.score import MatchGrade, score_pair
+from mpi.matching.score import MatchGrade, score_best_pair
 from mpi.models import LIVE_BATCH_STATUSES, BatchChunk, BatchJob, BatchJobStatus
 from mpi.selectors.blocking import (
     BLOCKING_RULES,
@@ -347,18 +347,15 @@ def score_pairs(
         left_records, right_records = stored.records.get(low), stored.records.get(high)
         if not left_records or not right_records:
             continue
-        best = max(
-            (
-                score_pair(
-                    *without_unshared_record_numbers(left, right, stored.record_number_systems),
-                    parameters,
-                    term_frequency=term_frequency,
-                    policy=policy,
-                )
+        best = score_best_pair(
+            [
+                without_unshared_record_numbers(left, right, stored.record_number_systems)
                 for left in left_records
                 for right in right_records
-            ),
-            key=lambda score: score.weight,
+            ],
+            parameters,
+            term_frequency=term_frequency,
+            policy=policy,
         )
         grade = best.grade
         if grade is MatchGrade.CERTAIN and (low in deceased or high in deceased):

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from mpi.matching.compare import DateLevel, IdentifierLevel, NameLevel
 from mpi.matching.normalize import PlaceholderPolicy
-from mpi.matching.score import ExplanationEntry, MatchGrade, ScoreResult, score_pair
+from mpi.matching.score import ExplanationEntry, MatchGrade, score_best_pair
 from mpi.selectors.candidates import (
     DEFAULT_CANDIDATE_BOUND,
     CandidatePass,
@@ -79,11 +79,6 @@ def placeholder_policy() -> PlaceholderPolicy:
     return tenant_placeholder_policy()
 
 
-def _best_score(scores: list[ScoreResult]) -> ScoreResult:
-    """The strongest of a patient's scores (one per pair of names compared)."""
-    return max(scores, key=lambda score: score.weight)
-
-
 @traced("match_patient")
 @timed(MATCH_DURATION)
 def match_patient(
@@ -132,17 +127,15 @@ def match_patient(
     deceased = deceased_patient_ids(stored.records.keys())
     candidates = []
     for patient_id, records in stored.records.items():
-        score = _best_score(
+        score = score_best_pair(
             [
-                score_pair(
-                    *without_unshared_record_numbers(query, record, mrn_systems),
-                    parameters,
-                    term_frequency=term_frequency,
-                    policy=policy,
-                )
+                without_unshared_record_numbers(query, record, mrn_systems)
                 for query in queries
                 for record in records
-            ]
+            ],
+            parameters,
+            term_frequency=term_frequency,
+            policy=policy,
         )
         grade, capped_by = score.grade, None
         if grade is MatchGrade.CERTAIN and patient_id in deceased:

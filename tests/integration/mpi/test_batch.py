@@ -168,6 +168,12 @@ class TestCommonNameRule:
             # namesakes of a year: one initial, another month and day
             "john": person("Smith", "John", date(1980, 1, 15)),
             "james": person("Smith", "James", date(1980, 7, 22)),
+            # a birth year's last two digits swapped (phonetic_names_month_day)
+            "kim1": person("Kim", "Joon", date(1989, 2, 3)),
+            "kim2": person("Kim", "Joon", date(1998, 2, 3)),
+            # namesakes born on one day and month of years far apart
+            "lee1": person("Lee", "Min", date(1950, 6, 1)),
+            "lee2": person("Lee", "Min", date(1987, 6, 1)),
         }
         with tenant_scope(tenant.id):
             return {key: register(value) for key, value in data.items()}
@@ -193,6 +199,11 @@ class TestCommonNameRule:
         assert _pair(people["john"], people["james"]) not in all_pairs
         # and a pair the rule takes is otherwise alike: nothing but the surname and year
         assert _pair(people["william"], people["james"]) not in all_pairs
+
+    def test_a_mistyped_birth_year_pairs_and_another_year_does_not(self, tenant, people):
+        all_pairs, _ = _reference(tenant)
+        assert _pair(people["kim1"], people["kim2"]) in all_pairs
+        assert _pair(people["lee1"], people["lee2"]) not in all_pairs
 
 
 class TestRecallRules:

@@ -21,7 +21,7 @@ from mpi.matching.normalize import (
     normalize_postal_code,
 )
 from mpi.matching.record import MatchRecord
-from mpi.matching.score import match_probability, score_pair
+from mpi.matching.score import match_probability, score_best_pair, score_pair
 
 # No example database: the suite must not write files into the work tree.
 PROPERTY = settings(database=None, deadline=None, max_examples=150)
@@ -101,6 +101,43 @@ def test_score_is_a_symmetric_probability(left, right, frequency):
     assert forward.weight == pytest.approx(backward.weight)
     assert forward.grade == backward.grade
     assert tuple(entry.field for entry in forward.explanation) == FIELDS
+
+
+@st.composite
+def one_patient(draw):
+    """A patient's records: one per name it holds, everything else shared (as stored)."""
+    base = draw(records())
+    return [
+        dataclasses.replace(base, family=family, given=given, middle=middle)
+        for family, given, middle in draw(
+            st.lists(
+                st.tuples(
+                    st.sampled_from([None, *FAMILIES]),
+                    st.sampled_from([None, *GIVENS]),
+                    st.sampled_from([None, *GIVENS]),
+                ),
+                min_size=1,
+                max_size=3,
+            )
+        )
+    ]
+
+
+@PROPERTY
+@given(one_patient(), one_patient(), st.one_of(st.none(), st.floats(0, 1)))
+def test_the_best_combination_scores_as_the_best_of_all_scored_in_full(left, right, frequency):
+    def tf(field, value):
+        return frequency
+
+    combinations = [(a, b) for a in left for b in right]
+    every = [score_pair(a, b, term_frequency=tf) for a, b in combinations]
+    best = score_best_pair(combinations, term_frequency=tf)
+    assert best == max(every, key=lambda score: score.weight)
+
+
+def test_the_best_combination_needs_one():
+    with pytest.raises(ValueError, match="at least one"):
+        score_best_pair([])
 
 
 @PROPERTY
