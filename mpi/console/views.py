@@ -34,7 +34,13 @@ from mpi.selectors.review import (
     merge_get,
 )
 from mpi.services.merges import patients_merge, patients_merge_preview, patients_unmerge
-from mpi.services.review import candidate_claim, candidate_decide, candidates_decide_bulk
+from mpi.services.review import (
+    DECIDED,
+    candidate_claim,
+    candidate_decide,
+    candidate_reopen,
+    candidates_decide_bulk,
+)
 from registration.console.display import history_rows, patient_title
 from registration.console.forms import BreakGlassForm
 from registration.models import Patient
@@ -295,6 +301,13 @@ class ReviewConsole:
                 "right_history": history_rows(patient_history(patient_id=right.id, limit=20)),
                 "default_survivor": older.id,
                 "can_decide": can_decide and candidate.status == CandidateStatus.OPEN,
+                # A decided pair reopens any time; a merged or superseded one once the merge
+                # was undone (both records active again).
+                "can_reopen": can_decide
+                and (
+                    candidate.status in DECIDED
+                    or (candidate.status != CandidateStatus.OPEN and left.active and right.active)
+                ),
                 "decide_url": self.url("matchcandidate_decide", candidate.id) + suffix,
                 "claim_url": self.url("matchcandidate_claim", candidate.id),
                 "next_url": pair_url(
@@ -326,7 +339,8 @@ class ReviewConsole:
         return HttpResponseRedirect(self.url("matchcandidate_change", candidate_id))
 
     def decide(self, request: HttpRequest, candidate_id: UUID) -> HttpResponse:
-        """Merge (into the chosen survivor), not a duplicate (with a reason), or skip."""
+        """Merge (into the chosen survivor), not a duplicate (with a reason), skip, or reopen a
+        closed pair (with a reason)."""
         candidate = self._candidate_or_404(candidate_id)
         _, refused = self._access(request, [candidate.patient_low_id, candidate.patient_high_id])
         if refused is not None:
@@ -363,6 +377,12 @@ class ReviewConsole:
                 )
                 messages.success(request, "Records merged.")
                 return HttpResponseRedirect(self.url("patientmerge_change", merge.id))
+            if action == "reopen":
+                candidate_reopen(
+                    actor=actor, candidate_id=candidate.id, reason=request.POST.get("reason", "")
+                )
+                messages.success(request, "Pair reopened.")
+                return HttpResponseRedirect(here)
             if action == "not_duplicate":
                 candidate_decide(
                     actor=actor,

@@ -168,6 +168,37 @@ class TestSteward:
         missing = client.post(f"/admin/mpi/patientmerge/{uuid.uuid4()}/unmerge/", {"reason": "x"})
         assert missing.status_code == 404
 
+    def test_a_closed_pair_is_reopened_with_a_reason(self, client, world):
+        as_role(client, world["tenant"], Role.DATA_STEWARD)
+        a, b, pair = world["a"], world["b"], world["pair"]
+        decide = url(pair, "decide")
+        assert b'id="reopen-form"' not in client.get(url(pair)).content  # open: nothing to reopen
+        client.post(decide, {"action": "not_duplicate", "reason": "twins"})
+        page = client.get(url(pair))
+        assert b'id="reopen-form"' in page.content
+        assert b'id="merge-form"' not in page.content  # final until reopened
+        # A merge posted anyway is refused: the decision stands.
+        versions = {f"version_{p.id}": "1" for p in (a, b)}
+        refused = client.post(
+            decide, {"action": "merge", "survivor": str(a.id), **versions}, follow=True
+        )
+        assert "different people" in " ".join(str(m) for m in refused.context["messages"])
+        no_reason = client.post(decide, {"action": "reopen"}, follow=True)
+        assert "A reason is required." in [str(m) for m in no_reason.context["messages"]]
+        reopened = client.post(decide, {"action": "reopen", "reason": "new evidence"})
+        assert reopened["Location"] == url(pair)
+        merged = client.post(decide, {"action": "merge", "survivor": str(a.id), **versions})
+        merge_url = merged["Location"]
+        # While the merge stands the pair cannot be reopened; once undone it can.
+        assert b'id="reopen-form"' not in client.get(url(pair)).content
+        client.post(merge_url.replace("/change/", "/unmerge/"), {"reason": "wrong pair"})
+        assert b'id="reopen-form"' in client.get(url(pair)).content
+        client.post(decide, {"action": "reopen", "reason": "undone: decide again"})
+        with tenant_scope(world["tenant"].id):
+            pair.refresh_from_db()
+            assert pair.status == CandidateStatus.OPEN
+            assert AuditEvent.objects.filter(action="mpi.candidate_reopened").count() == 2
+
     def test_bulk_decision_of_ticked_pairs(self, client, world):
         as_role(client, world["tenant"], Role.DATA_STEWARD)
         bulk = f"{QUEUE}bulk/"
