@@ -359,31 +359,13 @@ class ReviewConsole:
         )
         try:
             if action == "merge":
-                pair = {str(candidate.patient_low_id), str(candidate.patient_high_id)}
-                survivor = request.POST.get("survivor", "")
-                if survivor not in pair:
-                    messages.error(request, "Choose which record survives.")
-                    return HttpResponseRedirect(here)
-                (subsumed,) = pair - {survivor}
-                merge = patients_merge(
-                    actor=actor,
-                    survivor_id=UUID(survivor),
-                    subsumed_id=UUID(subsumed),
-                    field_choices=None,
-                    reason=request.POST.get("reason", "") or MERGE_REASON,
-                    expected_versions={
-                        UUID(pid): int(request.POST.get(f"version_{pid}", "0") or 0) for pid in pair
-                    },
-                )
-                messages.success(request, "Records merged.")
-                return HttpResponseRedirect(self.url("patientmerge_change", merge.id))
+                return self._merge_pair(request, candidate, here)
             if action == "reopen":
                 candidate_reopen(
                     actor=actor, candidate_id=candidate.id, reason=request.POST.get("reason", "")
                 )
                 messages.success(request, "Pair reopened.")
-                return HttpResponseRedirect(here)
-            if action == "not_duplicate":
+            elif action == "not_duplicate":
                 candidate_decide(
                     actor=actor,
                     candidate_id=candidate.id,
@@ -391,13 +373,36 @@ class ReviewConsole:
                     reason=request.POST.get("reason", ""),
                 )
                 messages.success(request, "Marked as different people.")
-                return HttpResponseRedirect(next_url)
         except NotFoundError as exc:
             raise Http404 from exc
         except DomainError as exc:
             messages.error(request, exc.detail)
             return HttpResponseRedirect(here)
-        return HttpResponseRedirect(next_url)  # skip
+        # A reopened pair stays in view; a decided or skipped one gives way to the next.
+        return HttpResponseRedirect(here if action == "reopen" else next_url)
+
+    def _merge_pair(
+        self, request: HttpRequest, candidate: MatchCandidate, here: str
+    ) -> HttpResponse:
+        """Merge the pair into the chosen survivor with the rules' defaults, then show it."""
+        pair = {str(candidate.patient_low_id), str(candidate.patient_high_id)}
+        survivor = request.POST.get("survivor", "")
+        if survivor not in pair:
+            messages.error(request, "Choose which record survives.")
+            return HttpResponseRedirect(here)
+        (subsumed,) = pair - {survivor}
+        merge = patients_merge(
+            actor=request_principal(request),
+            survivor_id=UUID(survivor),
+            subsumed_id=UUID(subsumed),
+            field_choices=None,
+            reason=request.POST.get("reason", "") or MERGE_REASON,
+            expected_versions={
+                UUID(pid): int(request.POST.get(f"version_{pid}", "0") or 0) for pid in pair
+            },
+        )
+        messages.success(request, "Records merged.")
+        return HttpResponseRedirect(self.url("patientmerge_change", merge.id))
 
     def merge_detail(
         self, request: HttpRequest, merge_id: UUID, *, can_decide: bool
