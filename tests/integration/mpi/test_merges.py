@@ -296,6 +296,21 @@ class TestUnmerge:
         assert undone.unmerge_kept == ["birth_date"]
         assert [(n.family, n.birth_year) for n in kept.names.all()] == [("Okafor", 1988)]
 
+    def test_a_later_name_edit_keeps_the_names_and_their_sort_key(self, steward):
+        survivor = register(steward)
+        subsumed = register(steward, names=(NameInput(family="Bello", given=("Ada",)),))
+        done = merge(steward, survivor, subsumed, field_choices={"names": "both"})
+        renamed = (NameInput(family="Adeyemi", given=("Adaeze",)),)
+        patient_patch(
+            actor=steward, patient_id=survivor.id, expected_version=2, changes={"names": renamed}
+        )
+        sort_key = Patient.objects.get(id=survivor.id).sort_name
+        undone = patients_unmerge(actor=steward, merge_id=done.id, reason="wrong")
+        kept = patient_get(patient_id=survivor.id)
+        assert undone.unmerge_kept == ["names"]
+        assert [n.family for n in kept.names.all()] == ["Adeyemi"]
+        assert kept.sort_name == sort_key  # follows the kept names, not the snapshot
+
     def test_unknown_merge_and_missing_reason(self, steward):
         with pytest.raises(NotFoundError):
             patients_unmerge(actor=steward, merge_id=uuid.uuid4(), reason="x")
@@ -391,37 +406,70 @@ class TestCrossTenant:
 
 names = st.sampled_from(["Okafor", "Bello", "Smith", "Nguyen", "García"])
 givens = st.lists(st.sampled_from(["Ada", "Grace", "Chidi", "Lin"]), min_size=1, max_size=2)
-records = st.builds(
-    lambda family, given, other, year, lang, marital, phones, cities, contact: PatientInput(
+OTHER_SYSTEM = "urn:oid:2.16.840.1.113883.4.1"
+
+
+def _identifiers(passport: bool, use: str) -> tuple[IdentifierInput, ...]:
+    mrn = IdentifierInput(system=MRN, value=f"P{next(_counter):07d}", type_code="MR", use=use)
+    if not passport:
+        return (mrn,)
+    other = IdentifierInput(system=OTHER_SYSTEM, value=f"S{next(_counter):07d}", type_code="SS")
+    return (mrn, other)
+
+
+@st.composite
+def records(draw: st.DrawFn) -> PatientInput:
+    """A random record: every field the merge decides on, blank or set."""
+    family, given = draw(names), tuple(draw(givens))
+    other = draw(st.one_of(st.none(), names))
+    year = draw(st.one_of(st.none(), st.integers(1930, 2020)))
+    phones = draw(st.lists(st.integers(0, 30), max_size=2, unique=True))
+    email = draw(st.booleans())
+    cities = draw(st.lists(st.sampled_from(["Boston", "Lagos", "Lyon"]), max_size=2, unique=True))
+    return PatientInput(
         names=(
-            NameInput(family=family, given=tuple(given)),
-            *((NameInput(family=other, given=tuple(given), use="maiden"),) if other else ()),
+            NameInput(family=family, given=given),
+            *((NameInput(family=other, given=given, use="maiden"),) if other else ()),
         ),
-        gender="female",
+        gender=draw(st.sampled_from(["female", "male", "other", "unknown"])),
         birth_date=date(year, 1 + year % 12, 1 + year % 27) if year else None,
-        identifiers=(IdentifierInput(system=MRN, value=f"P{next(_counter):07d}", type_code="MR"),),
-        telecoms=tuple(TelecomInput(system="phone", value=f"+1 617 555 {p:04d}") for p in phones),
-        addresses=tuple(AddressInput(lines=("1 Main St",), city=c) for c in cities),
-        contacts=(ContactInput(relationship="N", family=family),) if contact else (),
-        language=lang,
-        marital_status=marital,
-    ),
-    names,
-    givens,
-    st.one_of(st.none(), names),
-    st.one_of(st.none(), st.integers(1930, 2020)),
-    st.sampled_from(["", "en", "fr"]),
-    st.sampled_from(["", "M", "S"]),
-    st.lists(st.integers(0, 30), max_size=2, unique=True),
-    st.lists(st.sampled_from(["Boston", "Lagos", "Lyon"]), max_size=2, unique=True),
-    st.booleans(),
-)
-choices = st.dictionaries(
-    st.sampled_from(
-        ["gender", "birth_date", "language", "marital_status", "names", "telecoms", "addresses"]
-    ),
-    st.sampled_from(["survivor", "subsumed"]),
-    max_size=4,
+        identifiers=_identifiers(draw(st.booleans()), draw(st.sampled_from(["usual", "official"]))),
+        telecoms=(
+            *(TelecomInput(system="phone", value=f"+1 617 555 {p:04d}") for p in phones),
+            *((TelecomInput(system="email", value="ada@example.org"),) if email else ()),
+        ),
+        addresses=tuple(
+            AddressInput(lines=("1 Main St",), city=c, postal_code="02118", use="home")
+            for c in cities
+        ),
+        contacts=(ContactInput(relationship="N", family=family, phone="+1 617 555 0000"),)
+        if draw(st.booleans())
+        else (),
+        language=draw(st.sampled_from(["", "en", "fr"])),
+        marital_status=draw(st.sampled_from(["", "M", "S"])),
+        confidentiality=draw(st.sampled_from(["normal", "restricted"])),
+        preferred_facility=draw(st.sampled_from(["", "north", "south"])),
+        mothers_maiden_name=draw(st.sampled_from(["", "Eze"])),
+    )
+
+
+LISTS = ["names", "telecoms", "addresses", "contacts"]
+SCALARS = [
+    "gender",
+    "birth_date",
+    "language",
+    "marital_status",
+    "confidentiality",
+    "preferred_facility",
+    "mothers_maiden_name",
+]
+choices = st.one_of(
+    st.dictionaries(st.sampled_from(SCALARS), st.sampled_from(["survivor", "subsumed"])),
+    st.dictionaries(st.sampled_from(LISTS), st.sampled_from(["survivor", "subsumed", "both"])),
+).flatmap(
+    lambda first: st.dictionaries(
+        st.sampled_from(SCALARS + LISTS), st.sampled_from(["survivor", "subsumed"]), max_size=3
+    ).map(lambda more: {**more, **first})
 )
 
 
@@ -429,7 +477,7 @@ class TestProperties:
     @settings(
         max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
     )
-    @given(first=records, second=records, field_choices=choices)
+    @given(first=records(), second=records(), field_choices=choices)
     def test_merge_then_unmerge_restores_every_row(self, steward, first, second, field_choices):
         survivor = register(steward, first)
         subsumed = register(steward, second)
@@ -438,10 +486,43 @@ class TestProperties:
         merged = patient_get(patient_id=survivor.id)
         for field, side in field_choices.items():
             source = first if side == "survivor" else second
-            if field not in {"names", "telecoms", "addresses"}:
+            if field in SCALARS:
                 assert getattr(merged, field) == getattr(source, field)
+        assert merged.identifiers.filter(use=IdentifierUse.OLD).count() == len(second.identifiers)
         patients_unmerge(actor=steward, merge_id=done.id, reason="property")
         assert content([survivor.id, subsumed.id]) == before
+
+    @settings(
+        max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(
+        trio=st.tuples(records(), records(), records()),
+        steps=st.tuples(choices, choices),
+        survivor_index=st.integers(0, 2),
+    )
+    def test_a_chain_unwound_newest_first_restores_every_row(
+        self, steward, trio, steps, survivor_index
+    ):
+        patients = [register(steward, data) for data in trio]
+        ids = [p.id for p in patients]
+        before = content(ids)
+        final = patients.pop(survivor_index)
+        middle, oldest = patients
+        one = merge(steward, middle, oldest, field_choices=steps[0])
+        two = merge(steward, final, middle, field_choices=steps[1])
+        pointed = PatientLink.objects.filter(patient_id__in=ids, type="replaced-by")
+        assert sorted(pointed.values_list("patient_id", "other_id")) == sorted(
+            [(middle.id, final.id), (oldest.id, final.id)]
+        )
+        patients_unmerge(actor=steward, merge_id=two.id, reason="property")
+        patients_unmerge(actor=steward, merge_id=one.id, reason="property")
+        assert content(ids) == before
+        for merge_id in (one.id, two.id):
+            events = OutboxEvent.objects.filter(payload__merge_id=str(merge_id))
+            assert sorted(events.values_list("event_type", flat=True)) == [
+                "patient.merged",
+                "patient.unmerged",
+            ]
 
 
 def race(
