@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 from django.db import connections
+from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -124,7 +125,12 @@ class TestMerge:
             language="fr",
             telecoms=(TelecomInput(system="email", value="ada@example.org"),),
         )
-        result = merge(steward, survivor, subsumed, field_choices={"names": "survivor"})
+        with CaptureQueriesContext(connections["default"]) as queries:
+            result = merge(steward, survivor, subsumed, field_choices={"names": "survivor"})
+        # The first lock taken: both patients, in id order (every merge and unmerge does so).
+        lock = next(q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"])
+        assert '"registration_patient"' in lock.split("FROM")[1].split()[0]
+        assert lock.rstrip().endswith('ORDER BY "registration_patient"."id" ASC FOR UPDATE')
 
         kept = patient_get(patient_id=survivor.id)
         gone = patient_get(patient_id=subsumed.id)
@@ -156,11 +162,17 @@ class TestMerge:
         survivor = register(steward)
         subsumed = register(steward, birth_date=date(1987, 3, 15), marital_status="M")
         before = content([survivor.id, subsumed.id])
-        preview = patients_merge_preview(
-            survivor_id=survivor.id,
-            subsumed_id=subsumed.id,
-            field_choices={"birth_date": "subsumed"},
-        )
+        counts = (AuditEvent.objects.count(), OutboxEvent.objects.count())
+        with CaptureQueriesContext(connections["default"]) as queries:
+            preview = patients_merge_preview(
+                survivor_id=survivor.id,
+                subsumed_id=subsumed.id,
+                field_choices={"birth_date": "subsumed"},
+            )
+        statements = [q["sql"].lstrip().split()[0].upper() for q in queries.captured_queries]
+        assert set(statements) == {"SELECT"}  # no write, no savepoint
+        assert not any("FOR UPDATE" in q["sql"] for q in queries.captured_queries)  # no lock
+        assert (AuditEvent.objects.count(), OutboxEvent.objects.count()) == counts
         assert preview.record.birth_date == date(1987, 3, 15)
         assert preview.record.marital_status == "M"
         assert preview.outcomes["birth_date"].rule == "steward"
@@ -295,6 +307,22 @@ class TestUnmerge:
         kept = patient_get(patient_id=survivor.id)
         assert undone.unmerge_kept == ["birth_date"]
         assert [(n.family, n.birth_year) for n in kept.names.all()] == [("Okafor", 1988)]
+
+    def test_an_identifier_added_to_the_survivor_later_stays_with_it(self, steward):
+        survivor = register(steward)
+        subsumed = register(steward)
+        own = survivor.identifiers.get().value
+        done = merge(steward, survivor, subsumed)
+        identifier_add(
+            actor=steward,
+            patient_id=survivor.id,
+            identifier=IdentifierInput(system=MRN, value="LATER-1", type_code="MR"),
+        )
+        patients_unmerge(actor=steward, merge_id=done.id, reason="wrong")
+        kept = patient_get(patient_id=survivor.id)
+        assert sorted(i.value for i in kept.identifiers.all()) == sorted([own, "LATER-1"])
+        gone = patient_get(patient_id=subsumed.id)
+        assert [(i.use, i.retired_at) for i in gone.identifiers.all()] == [("usual", None)]
 
     def test_a_later_name_edit_keeps_the_names_and_their_sort_key(self, steward):
         survivor = register(steward)

@@ -3,6 +3,7 @@
 errors, query ceilings), then a steward's flow over REST."""
 
 import uuid
+from datetime import date
 
 import pytest
 from django.test import Client
@@ -268,6 +269,28 @@ class TestStewardFlow:
         assert [c["status"] for c in bulk.json()] == ["duplicate", "duplicate"]
         detail = call(client, "get", f"/api/v1/match-candidates/{pair}", key)
         assert detail.json()["explanation"][0]["field"] == "birth_date"
+
+    def test_queue_filters_grade_facility_age_and_status(self, client, world):
+        key = make_api_key(world["tenant"], Role.DATA_STEWARD)
+        with tenant_scope(world["tenant"].id):
+            child = register(None, birth_date=date(2015, 6, 1), preferred_facility="north")
+            young = propose(world["tenant"].id, world["a"], child, 0.5)
+            young.grade = CandidateGrade.POSSIBLE
+            young.save(update_fields=["grade"])
+        pair, second = str(world["pair"].id), str(world["second"].id)
+
+        def ids(query: str) -> list[str]:
+            response = call(client, "get", f"/api/v1/match-candidates?{query}", key)
+            assert response.status_code == 200, response.content
+            return [c["id"] for c in response.json()["results"]]
+
+        assert ids("") == [pair, second, str(young.id)]
+        assert ids("grade=possible") == [str(young.id)]
+        assert ids("facility=north") == [str(young.id)]
+        assert ids("max_age=20") == [str(young.id)]
+        assert ids("min_age=30&grade=probable") == [pair, second]
+        assert ids("status=duplicate") == []
+        assert ids("assignee=-") == [pair, second, str(young.id)]
 
     @pytest.mark.parametrize("role", DECIDERS)
     def test_preview_merge_read_subsumed_unmerge(self, client, world, role):
