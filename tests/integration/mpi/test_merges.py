@@ -3,6 +3,7 @@ chains, concurrency, cross-tenant impossibility, candidates, audit and outbox ro
 
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -615,3 +616,76 @@ class TestConcurrency:
                 assert OutboxEvent.objects.filter(
                     event_type="patient.merged", payload__merge_id=str(only.id)
                 ).exists()
+
+
+def race_calls(tenant_id: Any, calls: dict[str, Callable[[], object]]) -> dict[str, str]:
+    """Run service calls at once, each in its own thread (its own connection); their fates."""
+    barrier = threading.Barrier(len(calls))
+    fates: dict[str, str] = {}
+
+    def run(name: str, call: Callable[[], object]) -> None:
+        try:
+            with tenant_scope(tenant_id):
+                barrier.wait(timeout=10)
+                call()
+            fates[name] = "done"
+        except PreconditionFailedError:
+            fates[name] = "stale"
+        except (MergeRefusedError, UnmergeRefusedError):
+            fates[name] = "refused"
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=item) for item in calls.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return fates
+
+
+class TestMergeAgainstUnmerge:
+    def test_an_unmerge_and_a_merge_sharing_the_survivor_never_deadlock(self, committed_db):
+        """Unmerge of B into A racing a merge of C into A: one wins, the other is refused."""
+        tenant = make_tenant()
+        for _ in range(4):
+            with tenant_scope(tenant.id):
+                a, b, c = register(None), register(None), register(None)
+                first = merge(None, a, b)
+                expected = versions(a, c)
+            fates = race_calls(
+                tenant.id,
+                {
+                    "unmerge": lambda m=first: patients_unmerge(
+                        actor=None, merge_id=m.id, reason="race"
+                    ),
+                    "merge": lambda a=a, c=c, v=expected: patients_merge(
+                        actor=None,
+                        survivor_id=a.id,
+                        subsumed_id=c.id,
+                        field_choices=None,
+                        reason="race",
+                        expected_versions=v,
+                    ),
+                },
+            )
+            # The merge first: the unmerge is refused (a later merge builds on A). The unmerge
+            # first: A's version moved, so the merge is stale. Never both, never a deadlock.
+            assert fates in (
+                {"merge": "done", "unmerge": "refused"},
+                {"merge": "stale", "unmerge": "done"},
+            )
+            with tenant_scope(tenant.id):
+                first.refresh_from_db()
+                standing = PatientMerge.objects.filter(
+                    survivor_id=a.id, status=MergeStatus.MERGED
+                ).count()
+                inactive = set(
+                    Patient.objects.filter(id__in=[a.id, b.id, c.id], active=False).values_list(
+                        "id", flat=True
+                    )
+                )
+                if fates["merge"] == "done":
+                    assert (first.status, standing, inactive) == ("merged", 2, {b.id, c.id})
+                else:
+                    assert (first.status, standing, inactive) == ("unmerged", 0, set())
