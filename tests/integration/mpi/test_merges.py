@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -656,16 +657,17 @@ class TestMergeAgainstUnmerge:
             fates = race_calls(
                 tenant.id,
                 {
-                    "unmerge": lambda m=first: patients_unmerge(
-                        actor=None, merge_id=m.id, reason="race"
+                    "unmerge": partial(
+                        patients_unmerge, actor=None, merge_id=first.id, reason="race"
                     ),
-                    "merge": lambda a=a, c=c, v=expected: patients_merge(
+                    "merge": partial(
+                        patients_merge,
                         actor=None,
                         survivor_id=a.id,
                         subsumed_id=c.id,
                         field_choices=None,
                         reason="race",
-                        expected_versions=v,
+                        expected_versions=expected,
                     ),
                 },
             )
