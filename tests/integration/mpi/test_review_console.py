@@ -2,6 +2,8 @@
 filters, compare, claim, merge, not a duplicate, skip, refusals shown as messages, undo."""
 
 import uuid
+from dataclasses import replace
+from datetime import date
 
 import pytest
 from django.test import Client
@@ -12,7 +14,7 @@ from tenancy.db import tenant_scope
 from tenancy.models import AuditEvent, Role
 from tests.factories import make_tenant, make_user
 from tests.integration.mpi.test_review_api import propose
-from tests.patient_factories import make_patient
+from tests.patient_factories import make_patient, patient_input
 
 pytestmark = pytest.mark.django_db
 QUEUE = "/admin/mpi/matchcandidate/"
@@ -91,6 +93,27 @@ class TestSteward:
         mine = client.get(QUEUE, {"assignee": "me", "status": "open"}).context["rows"]
         assert [r["candidate"].id for r in mine] == [world["pair"].id]
         assert client.get(QUEUE, {"min_age": "-3"}).status_code == 200  # invalid: default filter
+
+    def test_queue_filters_by_facility_and_age(self, client, world):
+        child = make_patient(
+            world["tenant"],
+            data=replace(
+                patient_input(mrn="C-9"), birth_date=date(2015, 6, 1), preferred_facility="north"
+            ),
+            duplicate_override_reason=REASON,
+        )
+        with tenant_scope(world["tenant"].id):
+            young = propose(world["tenant"].id, world["a"], child, 0.5)
+        as_role(client, world["tenant"], Role.DATA_STEWARD)
+
+        def rows(**query: str) -> list[uuid.UUID]:
+            return [r["candidate"].id for r in client.get(QUEUE, query).context["rows"]]
+
+        assert rows() == [world["pair"].id, world["second"].id, young.id]
+        assert rows(facility="north") == [young.id]
+        assert rows(max_age="20") == [young.id]  # either record's age: the child's
+        assert rows(min_age="60") == []
+        assert rows(facility="north", min_age="30") == [young.id]
 
     def test_compare_shows_differences_and_evidence(self, client, world):
         as_role(client, world["tenant"], Role.DATA_STEWARD)
