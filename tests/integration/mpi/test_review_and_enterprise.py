@@ -6,6 +6,7 @@ from datetime import date
 import pytest
 
 from mpi.models import (
+    BatchJob,
     CandidateGrade,
     CandidateSource,
     CandidateStatus,
@@ -15,7 +16,12 @@ from mpi.models import (
 )
 from mpi.selectors.enterprise import enterprise_person_get
 from mpi.selectors.review import QueueFilter, candidate_get, candidate_next, candidate_queue
-from mpi.services.enterprise import candidates_auto_link, enterprise_link_pair
+from mpi.services.candidates import ProposalSummary
+from mpi.services.enterprise import (
+    batch_chunk_auto_link,
+    candidates_auto_link,
+    enterprise_link_pair,
+)
 from mpi.services.matching import placeholder_policy
 from mpi.services.merges import MergeRefusedError, patients_merge_preview, patients_unmerge
 from mpi.services.review import (
@@ -286,6 +292,19 @@ class TestEnterprise:
         other = propose(steward, c, e, 0.99, CandidateGrade.CERTAIN)
         assert candidates_auto_link(actor=None, candidate_ids=[other.id, probable.id]) == 0
         assert candidates_auto_link(actor=None, candidate_ids=[]) == 0
+
+    def test_the_batch_chunk_hook_links_only_that_chunks_certain_pairs(self, steward):
+        a, b, c, d = (register(steward) for _ in range(4))
+        mine = propose(steward, a, b, 0.99, CandidateGrade.CERTAIN)
+        other = propose(steward, c, d, 0.99, CandidateGrade.CERTAIN)
+        batch_chunk_auto_link(BatchJob(), ProposalSummary())  # a chunk without CERTAIN pairs
+        batch_chunk_auto_link(BatchJob(), ProposalSummary(certain=1, certain_ids=(mine.id,)))
+        mine.refresh_from_db()
+        other.refresh_from_db()
+        assert (mine.auto_linked, other.auto_linked) == (True, False)
+        euids = dict(Patient.objects.values_list("id", "enterprise_id"))
+        assert euids[a.id] == euids[b.id]
+        assert euids[c.id] != euids[d.id]
 
     def test_auto_link_joins_chained_groups_as_pair_by_pair_linking_would(self, steward):
         a, b, c, d, e = sorted((register(steward) for _ in range(5)), key=lambda p: p.id)
