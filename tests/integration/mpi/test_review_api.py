@@ -20,6 +20,7 @@ from registration.models import Patient
 from tenancy.db import tenant_scope
 from tenancy.models import AuditEvent, Role
 from tests.factories import make_api_key, make_tenant
+from tests.integration.fhir.conftest import FHIR_JSON
 from tests.integration.mpi.test_merges import merge, register
 
 pytestmark = pytest.mark.django_db
@@ -353,7 +354,7 @@ class TestStewardFlow:
 
 class TestChains:
     def test_a_into_b_then_b_into_c_resolves_to_c_in_every_read(self, client, world):
-        """REST read, REST search, identifier lookup, online matching, enterprise person."""
+        """REST and FHIR reads, searches, identifier lookup, online matching, enterprise person."""
         a, b, c = world["a"], world["b"], world["c"]
         key = make_api_key(world["tenant"], Role.DATA_STEWARD)
         with tenant_scope(world["tenant"].id):
@@ -398,5 +399,18 @@ class TestChains:
             },
         ).json()
         assert [m["patient_id"] for m in matched["candidates"]] == [str(c.id)]
+        # FHIR the same: $match finds C only, a read of A is inactive and replaced by C.
+        fhir = Client(headers=make_api_key(world["tenant"], Role.INTEGRATOR).header)
+        query = {
+            "resourceType": "Patient",
+            "name": [{"family": "Okafor", "given": ["Adaeze"]}],
+            "gender": "female",
+            "birthDate": "1987-03-14",
+        }
+        found = fhir.post("/fhir/Patient/$match", query, content_type=FHIR_JSON).json()
+        assert [e["resource"]["id"] for e in found["entry"]] == [str(c.id)]
+        read = fhir.get(f"/fhir/Patient/{a.id}").json()
+        assert read["active"] is False
+        assert read["link"] == [{"other": {"reference": f"Patient/{c.id}"}, "type": "replaced-by"}]
         person = call(client, "get", f"/api/v1/enterprise-persons/{survivor['enterprise_id']}", key)
         assert {r["id"] for r in person.json()["records"]} == {str(a.id), str(b.id), str(c.id)}
