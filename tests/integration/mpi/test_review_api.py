@@ -401,13 +401,13 @@ class TestChains:
         assert [m["patient_id"] for m in matched["candidates"]] == [str(c.id)]
         # FHIR the same: $match finds C only, a read of A is inactive and replaced by C.
         fhir = Client(headers=make_api_key(world["tenant"], Role.INTEGRATOR).header)
-        query = {
+        patient = {
             "resourceType": "Patient",
             "name": [{"family": "Okafor", "given": ["Adaeze"]}],
             "gender": "female",
             "birthDate": "1987-03-14",
         }
-        found = fhir.post("/fhir/Patient/$match", query, content_type=FHIR_JSON).json()
+        found = fhir.post("/fhir/Patient/$match", patient, content_type=FHIR_JSON).json()
         assert [e["resource"]["id"] for e in found["entry"]] == [str(c.id)]
         read = fhir.get(f"/fhir/Patient/{a.id}").json()
         assert read["active"] is False
