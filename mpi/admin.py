@@ -271,7 +271,7 @@ class MatchCandidateAdmin(_ReviewAdmin):
         return require_POST(self.console.bulk)(request)
 
     def decide_view(self, request: HttpRequest, candidate_id: UUID) -> HttpResponse:
-        """Merge, not a duplicate, or skip (POST, stewards)."""
+        """Merge, not a duplicate, skip or reopen (POST, stewards)."""
         self._require(request, change=True)
         return require_POST(lambda r: self.console.decide(r, candidate_id))(request)
 

@@ -191,7 +191,7 @@ class CandidateDecisionApi(MpiApi):
 
 
 class CandidateReopenApi(MpiApi):
-    """Reopen a decided pair explicitly."""
+    """Reopen a closed pair explicitly (a merged or superseded one once its merge is undone)."""
 
     @extend_schema(
         operation_id="match_candidates_reopen",

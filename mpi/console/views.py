@@ -34,7 +34,13 @@ from mpi.selectors.review import (
     merge_get,
 )
 from mpi.services.merges import patients_merge, patients_merge_preview, patients_unmerge
-from mpi.services.review import candidate_claim, candidate_decide, candidates_decide_bulk
+from mpi.services.review import (
+    DECIDED,
+    candidate_claim,
+    candidate_decide,
+    candidate_reopen,
+    candidates_decide_bulk,
+)
 from registration.console.display import history_rows, patient_title
 from registration.console.forms import BreakGlassForm
 from registration.models import Patient
@@ -295,6 +301,13 @@ class ReviewConsole:
                 "right_history": history_rows(patient_history(patient_id=right.id, limit=20)),
                 "default_survivor": older.id,
                 "can_decide": can_decide and candidate.status == CandidateStatus.OPEN,
+                # A decided pair reopens any time; a merged or superseded one once the merge
+                # was undone (both records active again).
+                "can_reopen": can_decide
+                and (
+                    candidate.status in DECIDED
+                    or (candidate.status != CandidateStatus.OPEN and left.active and right.active)
+                ),
                 "decide_url": self.url("matchcandidate_decide", candidate.id) + suffix,
                 "claim_url": self.url("matchcandidate_claim", candidate.id),
                 "next_url": pair_url(
@@ -326,7 +339,8 @@ class ReviewConsole:
         return HttpResponseRedirect(self.url("matchcandidate_change", candidate_id))
 
     def decide(self, request: HttpRequest, candidate_id: UUID) -> HttpResponse:
-        """Merge (into the chosen survivor), not a duplicate (with a reason), or skip."""
+        """Merge (into the chosen survivor), not a duplicate (with a reason), skip, or reopen a
+        closed pair (with a reason)."""
         candidate = self._candidate_or_404(candidate_id)
         _, refused = self._access(request, [candidate.patient_low_id, candidate.patient_high_id])
         if refused is not None:
@@ -345,25 +359,13 @@ class ReviewConsole:
         )
         try:
             if action == "merge":
-                pair = {str(candidate.patient_low_id), str(candidate.patient_high_id)}
-                survivor = request.POST.get("survivor", "")
-                if survivor not in pair:
-                    messages.error(request, "Choose which record survives.")
-                    return HttpResponseRedirect(here)
-                (subsumed,) = pair - {survivor}
-                merge = patients_merge(
-                    actor=actor,
-                    survivor_id=UUID(survivor),
-                    subsumed_id=UUID(subsumed),
-                    field_choices=None,
-                    reason=request.POST.get("reason", "") or MERGE_REASON,
-                    expected_versions={
-                        UUID(pid): int(request.POST.get(f"version_{pid}", "0") or 0) for pid in pair
-                    },
+                return self._merge_pair(request, candidate, here)
+            if action == "reopen":
+                candidate_reopen(
+                    actor=actor, candidate_id=candidate.id, reason=request.POST.get("reason", "")
                 )
-                messages.success(request, "Records merged.")
-                return HttpResponseRedirect(self.url("patientmerge_change", merge.id))
-            if action == "not_duplicate":
+                messages.success(request, "Pair reopened.")
+            elif action == "not_duplicate":
                 candidate_decide(
                     actor=actor,
                     candidate_id=candidate.id,
@@ -371,13 +373,36 @@ class ReviewConsole:
                     reason=request.POST.get("reason", ""),
                 )
                 messages.success(request, "Marked as different people.")
-                return HttpResponseRedirect(next_url)
         except NotFoundError as exc:
             raise Http404 from exc
         except DomainError as exc:
             messages.error(request, exc.detail)
             return HttpResponseRedirect(here)
-        return HttpResponseRedirect(next_url)  # skip
+        # A reopened pair stays in view; a decided or skipped one gives way to the next.
+        return HttpResponseRedirect(here if action == "reopen" else next_url)
+
+    def _merge_pair(
+        self, request: HttpRequest, candidate: MatchCandidate, here: str
+    ) -> HttpResponse:
+        """Merge the pair into the chosen survivor with the rules' defaults, then show it."""
+        pair = {str(candidate.patient_low_id), str(candidate.patient_high_id)}
+        survivor = request.POST.get("survivor", "")
+        if survivor not in pair:
+            messages.error(request, "Choose which record survives.")
+            return HttpResponseRedirect(here)
+        (subsumed,) = pair - {survivor}
+        merge = patients_merge(
+            actor=request_principal(request),
+            survivor_id=UUID(survivor),
+            subsumed_id=UUID(subsumed),
+            field_choices=None,
+            reason=request.POST.get("reason", "") or MERGE_REASON,
+            expected_versions={
+                UUID(pid): int(request.POST.get(f"version_{pid}", "0") or 0) for pid in pair
+            },
+        )
+        messages.success(request, "Records merged.")
+        return HttpResponseRedirect(self.url("patientmerge_change", merge.id))
 
     def merge_detail(
         self, request: HttpRequest, merge_id: UUID, *, can_decide: bool

@@ -116,6 +116,17 @@ def _require_mergeable(survivor: Patient, subsumed: Patient) -> None:
             )
 
 
+def _require_not_decided_apart(survivor_id: UUID, subsumed_id: UUID) -> None:
+    """A steward's "different people" is final until the pair is reopened explicitly."""
+    low, high = sorted((survivor_id, subsumed_id))
+    if MatchDecision.objects.filter(
+        patient_low=low, patient_high=high, decision=MatchDecisionKind.NOT_DUPLICATE
+    ).exists():
+        raise MergeRefusedError(
+            "A steward decided these records are different people; reopen the pair first."
+        )
+
+
 def _survivorship(survivor: Patient, subsumed: Patient, choices: Mapping[str, str]) -> Survivorship:
     return survive(
         Side(record=patient_input_of(survivor), updated_at=survivor.updated_at),
@@ -278,7 +289,8 @@ def patients_merge(
     Refused with 404 for a patient not in the tenant (another tenant's patient is never
     visible, and the ledger's same-tenant foreign keys would refuse it anyway), 428 without
     both expected versions, 412 when either record changed since it was read, 409 when either
-    is inactive (already merged or deactivated), 422 for a bad reason or field choice.
+    is inactive (already merged or deactivated) or a steward decided the pair are different
+    people (reopen it first), 422 for a bad reason or field choice.
     """
     _require_pair(survivor_id, subsumed_id)
     text = _require_reason(reason)
@@ -286,6 +298,7 @@ def patients_merge(
     with transaction.atomic():
         locked = _lock_patients([survivor_id, subsumed_id])
         _require_mergeable(locked[survivor_id], locked[subsumed_id])
+        _require_not_decided_apart(survivor_id, subsumed_id)
         _require_versions(locked, expected_versions)
         survivor, subsumed = (
             with_children(Patient.objects.filter(id=pid)).get()

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mpi.models import CandidateStatus, MatchCandidate, MatchDecision, MatchDecisionKind
+from registration.models import Patient
 from tenancy.db import current_tenant_id
 from tenancy.errors import ConflictError, FieldError, NotFoundError, ValidationFailedError
 from tenancy.principal import Principal
@@ -20,6 +21,8 @@ from tenancy.services.audit import audit_record
 MAX_REASON_LENGTH = 500
 MAX_BULK = 200
 DECIDED = (CandidateStatus.DUPLICATE, CandidateStatus.NOT_DUPLICATE)
+# Closed by a merge: reopenable once both records are active again (the merge undone).
+CLOSED_BY_MERGE = (CandidateStatus.MERGED, CandidateStatus.SUPERSEDED)
 
 
 class CandidateClosedError(ConflictError):
@@ -164,15 +167,23 @@ def candidates_decide_bulk(
 
 
 def candidate_reopen(*, actor: Principal | None, candidate_id: UUID, reason: str) -> MatchCandidate:
-    """Reopen a decided pair explicitly: back in the queue, its training label withdrawn.
+    """Reopen a closed pair explicitly: back in the queue, its training label withdrawn.
 
-    Merged pairs are reopened by undoing the merge, not here (409).
+    A decided pair reopens any time. A merged or superseded pair reopens only once both
+    records are active again, that is after the merge that closed it was undone (an unmerge
+    reopens nothing by itself); while the merge stands the answer is 409.
     """
     text = _reason(reason, required=True)
     with transaction.atomic():
         candidate = _locked(candidate_id)
-        if candidate.status not in DECIDED:
-            raise CandidateClosedError("Only decided pairs can be reopened; undo a merge instead.")
+        if candidate.status in CLOSED_BY_MERGE:
+            pair = (candidate.patient_low_id, candidate.patient_high_id)
+            if Patient.objects.filter(id__in=pair, active=True).count() != len(pair):
+                raise CandidateClosedError(
+                    "A merge closed this pair and still stands; undo the merge first."
+                )
+        elif candidate.status not in DECIDED:
+            raise CandidateClosedError("Only decided, merged or superseded pairs can be reopened.")
         previous = str(candidate.status)
         MatchDecision.objects.filter(
             patient_low_id=candidate.patient_low_id, patient_high_id=candidate.patient_high_id

@@ -28,6 +28,7 @@ from tenancy.db import tenant_scope
 from tenancy.models import Role
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import make_tenant, make_user
+from tests.integration.mpi.test_merges import content
 from tests.patient_factories import make_patient
 
 PASSWORD = "steward-e2e-pw"  # pragma: allowlist secret
@@ -138,6 +139,7 @@ def test_steward_compares_merges_and_undoes_from_the_queue(committed_db, live_se
     )
     with tenant_scope(tenant.id):
         before = {p.id: (p.version, p.active) for p in Patient.objects.all()}
+        rows_before = content([first.id, second.id])
 
         def propose(a: Patient, b: Patient, probability: float) -> MatchCandidate:
             low, high = sorted((a.id, b.id))
@@ -172,6 +174,8 @@ def test_steward_compares_merges_and_undoes_from_the_queue(committed_db, live_se
         for patient in Patient.objects.filter(id__in=[first.id, second.id]):
             assert patient.active is before[patient.id][1]
             assert patient.version == before[patient.id][0] + 2
+        # Both records back as before: every row of both, ids and stamps included.
+        assert content([first.id, second.id]) == rows_before
         merged_pair.refresh_from_db()
         other_pair.refresh_from_db()
         assert merged_pair.status == CandidateStatus.MERGED  # unmerge reopens nothing

@@ -3,13 +3,16 @@ chains, concurrency, cross-tenant impossibility, candidates, audit and outbox ro
 
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
+from functools import partial
 from typing import Any
 
 import psycopg
 import pytest
 from django.db import connections
+from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -124,7 +127,12 @@ class TestMerge:
             language="fr",
             telecoms=(TelecomInput(system="email", value="ada@example.org"),),
         )
-        result = merge(steward, survivor, subsumed, field_choices={"names": "survivor"})
+        with CaptureQueriesContext(connections["default"]) as queries:
+            result = merge(steward, survivor, subsumed, field_choices={"names": "survivor"})
+        # The first lock taken: both patients, in id order (every merge and unmerge does so).
+        lock = next(q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"])
+        assert '"registration_patient"' in lock.split("FROM")[1].split()[0]
+        assert lock.rstrip().endswith('ORDER BY "registration_patient"."id" ASC FOR UPDATE')
 
         kept = patient_get(patient_id=survivor.id)
         gone = patient_get(patient_id=subsumed.id)
@@ -156,11 +164,17 @@ class TestMerge:
         survivor = register(steward)
         subsumed = register(steward, birth_date=date(1987, 3, 15), marital_status="M")
         before = content([survivor.id, subsumed.id])
-        preview = patients_merge_preview(
-            survivor_id=survivor.id,
-            subsumed_id=subsumed.id,
-            field_choices={"birth_date": "subsumed"},
-        )
+        counts = (AuditEvent.objects.count(), OutboxEvent.objects.count())
+        with CaptureQueriesContext(connections["default"]) as queries:
+            preview = patients_merge_preview(
+                survivor_id=survivor.id,
+                subsumed_id=subsumed.id,
+                field_choices={"birth_date": "subsumed"},
+            )
+        statements = [q["sql"].lstrip().split()[0].upper() for q in queries.captured_queries]
+        assert set(statements) == {"SELECT"}  # no write, no savepoint
+        assert not any("FOR UPDATE" in q["sql"] for q in queries.captured_queries)  # no lock
+        assert (AuditEvent.objects.count(), OutboxEvent.objects.count()) == counts
         assert preview.record.birth_date == date(1987, 3, 15)
         assert preview.record.marital_status == "M"
         assert preview.outcomes["birth_date"].rule == "steward"
@@ -296,6 +310,37 @@ class TestUnmerge:
         assert undone.unmerge_kept == ["birth_date"]
         assert [(n.family, n.birth_year) for n in kept.names.all()] == [("Okafor", 1988)]
 
+    def test_an_identifier_added_to_the_survivor_later_stays_with_it(self, steward):
+        survivor = register(steward)
+        subsumed = register(steward)
+        own = survivor.identifiers.get().value
+        done = merge(steward, survivor, subsumed)
+        identifier_add(
+            actor=steward,
+            patient_id=survivor.id,
+            identifier=IdentifierInput(system=MRN, value="LATER-1", type_code="MR"),
+        )
+        patients_unmerge(actor=steward, merge_id=done.id, reason="wrong")
+        kept = patient_get(patient_id=survivor.id)
+        assert sorted(i.value for i in kept.identifiers.all()) == sorted([own, "LATER-1"])
+        gone = patient_get(patient_id=subsumed.id)
+        assert [(i.use, i.retired_at) for i in gone.identifiers.all()] == [("usual", None)]
+
+    def test_a_later_name_edit_keeps_the_names_and_their_sort_key(self, steward):
+        survivor = register(steward)
+        subsumed = register(steward, names=(NameInput(family="Bello", given=("Ada",)),))
+        done = merge(steward, survivor, subsumed, field_choices={"names": "both"})
+        renamed = (NameInput(family="Adeyemi", given=("Adaeze",)),)
+        patient_patch(
+            actor=steward, patient_id=survivor.id, expected_version=2, changes={"names": renamed}
+        )
+        sort_key = Patient.objects.get(id=survivor.id).sort_name
+        undone = patients_unmerge(actor=steward, merge_id=done.id, reason="wrong")
+        kept = patient_get(patient_id=survivor.id)
+        assert undone.unmerge_kept == ["names"]
+        assert [n.family for n in kept.names.all()] == ["Adeyemi"]
+        assert kept.sort_name == sort_key  # follows the kept names, not the snapshot
+
     def test_unknown_merge_and_missing_reason(self, steward):
         with pytest.raises(NotFoundError):
             patients_unmerge(actor=steward, merge_id=uuid.uuid4(), reason="x")
@@ -391,37 +436,70 @@ class TestCrossTenant:
 
 names = st.sampled_from(["Okafor", "Bello", "Smith", "Nguyen", "García"])
 givens = st.lists(st.sampled_from(["Ada", "Grace", "Chidi", "Lin"]), min_size=1, max_size=2)
-records = st.builds(
-    lambda family, given, other, year, lang, marital, phones, cities, contact: PatientInput(
+OTHER_SYSTEM = "urn:oid:2.16.840.1.113883.4.1"
+
+
+def _identifiers(passport: bool, use: str) -> tuple[IdentifierInput, ...]:
+    mrn = IdentifierInput(system=MRN, value=f"P{next(_counter):07d}", type_code="MR", use=use)
+    if not passport:
+        return (mrn,)
+    other = IdentifierInput(system=OTHER_SYSTEM, value=f"S{next(_counter):07d}", type_code="SS")
+    return (mrn, other)
+
+
+@st.composite
+def records(draw: st.DrawFn) -> PatientInput:
+    """A random record: every field the merge decides on, blank or set."""
+    family, given = draw(names), tuple(draw(givens))
+    other = draw(st.one_of(st.none(), names))
+    year = draw(st.one_of(st.none(), st.integers(1930, 2020)))
+    phones = draw(st.lists(st.integers(0, 30), max_size=2, unique=True))
+    email = draw(st.booleans())
+    cities = draw(st.lists(st.sampled_from(["Boston", "Lagos", "Lyon"]), max_size=2, unique=True))
+    return PatientInput(
         names=(
-            NameInput(family=family, given=tuple(given)),
-            *((NameInput(family=other, given=tuple(given), use="maiden"),) if other else ()),
+            NameInput(family=family, given=given),
+            *((NameInput(family=other, given=given, use="maiden"),) if other else ()),
         ),
-        gender="female",
+        gender=draw(st.sampled_from(["female", "male", "other", "unknown"])),
         birth_date=date(year, 1 + year % 12, 1 + year % 27) if year else None,
-        identifiers=(IdentifierInput(system=MRN, value=f"P{next(_counter):07d}", type_code="MR"),),
-        telecoms=tuple(TelecomInput(system="phone", value=f"+1 617 555 {p:04d}") for p in phones),
-        addresses=tuple(AddressInput(lines=("1 Main St",), city=c) for c in cities),
-        contacts=(ContactInput(relationship="N", family=family),) if contact else (),
-        language=lang,
-        marital_status=marital,
-    ),
-    names,
-    givens,
-    st.one_of(st.none(), names),
-    st.one_of(st.none(), st.integers(1930, 2020)),
-    st.sampled_from(["", "en", "fr"]),
-    st.sampled_from(["", "M", "S"]),
-    st.lists(st.integers(0, 30), max_size=2, unique=True),
-    st.lists(st.sampled_from(["Boston", "Lagos", "Lyon"]), max_size=2, unique=True),
-    st.booleans(),
-)
-choices = st.dictionaries(
-    st.sampled_from(
-        ["gender", "birth_date", "language", "marital_status", "names", "telecoms", "addresses"]
-    ),
-    st.sampled_from(["survivor", "subsumed"]),
-    max_size=4,
+        identifiers=_identifiers(draw(st.booleans()), draw(st.sampled_from(["usual", "official"]))),
+        telecoms=(
+            *(TelecomInput(system="phone", value=f"+1 617 555 {p:04d}") for p in phones),
+            *((TelecomInput(system="email", value="ada@example.org"),) if email else ()),
+        ),
+        addresses=tuple(
+            AddressInput(lines=("1 Main St",), city=c, postal_code="02118", use="home")
+            for c in cities
+        ),
+        contacts=(ContactInput(relationship="N", family=family, phone="+1 617 555 0000"),)
+        if draw(st.booleans())
+        else (),
+        language=draw(st.sampled_from(["", "en", "fr"])),
+        marital_status=draw(st.sampled_from(["", "M", "S"])),
+        confidentiality=draw(st.sampled_from(["normal", "restricted"])),
+        preferred_facility=draw(st.sampled_from(["", "north", "south"])),
+        mothers_maiden_name=draw(st.sampled_from(["", "Eze"])),
+    )
+
+
+LISTS = ["names", "telecoms", "addresses", "contacts"]
+SCALARS = [
+    "gender",
+    "birth_date",
+    "language",
+    "marital_status",
+    "confidentiality",
+    "preferred_facility",
+    "mothers_maiden_name",
+]
+choices = st.one_of(
+    st.dictionaries(st.sampled_from(SCALARS), st.sampled_from(["survivor", "subsumed"])),
+    st.dictionaries(st.sampled_from(LISTS), st.sampled_from(["survivor", "subsumed", "both"])),
+).flatmap(
+    lambda first: st.dictionaries(
+        st.sampled_from(SCALARS + LISTS), st.sampled_from(["survivor", "subsumed"]), max_size=3
+    ).map(lambda more: {**more, **first})
 )
 
 
@@ -429,7 +507,7 @@ class TestProperties:
     @settings(
         max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
     )
-    @given(first=records, second=records, field_choices=choices)
+    @given(first=records(), second=records(), field_choices=choices)
     def test_merge_then_unmerge_restores_every_row(self, steward, first, second, field_choices):
         survivor = register(steward, first)
         subsumed = register(steward, second)
@@ -438,10 +516,43 @@ class TestProperties:
         merged = patient_get(patient_id=survivor.id)
         for field, side in field_choices.items():
             source = first if side == "survivor" else second
-            if field not in {"names", "telecoms", "addresses"}:
+            if field in SCALARS:
                 assert getattr(merged, field) == getattr(source, field)
+        assert merged.identifiers.filter(use=IdentifierUse.OLD).count() == len(second.identifiers)
         patients_unmerge(actor=steward, merge_id=done.id, reason="property")
         assert content([survivor.id, subsumed.id]) == before
+
+    @settings(
+        max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(
+        trio=st.tuples(records(), records(), records()),
+        steps=st.tuples(choices, choices),
+        survivor_index=st.integers(0, 2),
+    )
+    def test_a_chain_unwound_newest_first_restores_every_row(
+        self, steward, trio, steps, survivor_index
+    ):
+        patients = [register(steward, data) for data in trio]
+        ids = [p.id for p in patients]
+        before = content(ids)
+        final = patients.pop(survivor_index)
+        middle, oldest = patients
+        one = merge(steward, middle, oldest, field_choices=steps[0])
+        two = merge(steward, final, middle, field_choices=steps[1])
+        pointed = PatientLink.objects.filter(patient_id__in=ids, type="replaced-by")
+        assert sorted(pointed.values_list("patient_id", "other_id")) == sorted(
+            [(middle.id, final.id), (oldest.id, final.id)]
+        )
+        patients_unmerge(actor=steward, merge_id=two.id, reason="property")
+        patients_unmerge(actor=steward, merge_id=one.id, reason="property")
+        assert content(ids) == before
+        for merge_id in (one.id, two.id):
+            events = OutboxEvent.objects.filter(payload__merge_id=str(merge_id))
+            assert sorted(events.values_list("event_type", flat=True)) == [
+                "patient.merged",
+                "patient.unmerged",
+            ]
 
 
 def race(
@@ -506,3 +617,77 @@ class TestConcurrency:
                 assert OutboxEvent.objects.filter(
                     event_type="patient.merged", payload__merge_id=str(only.id)
                 ).exists()
+
+
+def race_calls(tenant_id: Any, calls: dict[str, Callable[[], object]]) -> dict[str, str]:
+    """Run service calls at once, each in its own thread (its own connection); their fates."""
+    barrier = threading.Barrier(len(calls))
+    fates: dict[str, str] = {}
+
+    def run(name: str, call: Callable[[], object]) -> None:
+        try:
+            with tenant_scope(tenant_id):
+                barrier.wait(timeout=10)
+                call()
+            fates[name] = "done"
+        except PreconditionFailedError:
+            fates[name] = "stale"
+        except (MergeRefusedError, UnmergeRefusedError):
+            fates[name] = "refused"
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=item) for item in calls.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return fates
+
+
+class TestMergeAgainstUnmerge:
+    def test_an_unmerge_and_a_merge_sharing_the_survivor_never_deadlock(self, committed_db):
+        """Unmerge of B into A racing a merge of C into A: one wins, the other is refused."""
+        tenant = make_tenant()
+        for _ in range(4):
+            with tenant_scope(tenant.id):
+                a, b, c = register(None), register(None), register(None)
+                first = merge(None, a, b)
+                expected = versions(a, c)
+            fates = race_calls(
+                tenant.id,
+                {
+                    "unmerge": partial(
+                        patients_unmerge, actor=None, merge_id=first.id, reason="race"
+                    ),
+                    "merge": partial(
+                        patients_merge,
+                        actor=None,
+                        survivor_id=a.id,
+                        subsumed_id=c.id,
+                        field_choices=None,
+                        reason="race",
+                        expected_versions=expected,
+                    ),
+                },
+            )
+            # The merge first: the unmerge is refused (a later merge builds on A). The unmerge
+            # first: A's version moved, so the merge is stale. Never both, never a deadlock.
+            assert fates in (
+                {"merge": "done", "unmerge": "refused"},
+                {"merge": "stale", "unmerge": "done"},
+            )
+            with tenant_scope(tenant.id):
+                first.refresh_from_db()
+                standing = PatientMerge.objects.filter(
+                    survivor_id=a.id, status=MergeStatus.MERGED
+                ).count()
+                inactive = set(
+                    Patient.objects.filter(id__in=[a.id, b.id, c.id], active=False).values_list(
+                        "id", flat=True
+                    )
+                )
+                if fates["merge"] == "done":
+                    assert (first.status, standing, inactive) == ("merged", 2, {b.id, c.id})
+                else:
+                    assert (first.status, standing, inactive) == ("unmerged", 0, set())

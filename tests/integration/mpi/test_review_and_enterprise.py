@@ -6,6 +6,7 @@ from datetime import date
 import pytest
 
 from mpi.models import (
+    BatchJob,
     CandidateGrade,
     CandidateSource,
     CandidateStatus,
@@ -15,8 +16,14 @@ from mpi.models import (
 )
 from mpi.selectors.enterprise import enterprise_person_get
 from mpi.selectors.review import QueueFilter, candidate_get, candidate_next, candidate_queue
-from mpi.services.enterprise import candidates_auto_link, enterprise_link_pair
-from mpi.services.merges import patients_unmerge
+from mpi.services.candidates import ProposalSummary
+from mpi.services.enterprise import (
+    batch_chunk_auto_link,
+    candidates_auto_link,
+    enterprise_link_pair,
+)
+from mpi.services.matching import placeholder_policy
+from mpi.services.merges import MergeRefusedError, patients_merge_preview, patients_unmerge
 from mpi.services.review import (
     CandidateClosedError,
     candidate_claim,
@@ -24,6 +31,7 @@ from mpi.services.review import (
     candidate_reopen,
     candidates_decide_bulk,
 )
+from mpi.services.training import _labels
 from registration.models import Patient, PatientLink
 from registration.services.inputs import NameInput
 from registration.services.patients import patient_deactivate
@@ -161,6 +169,68 @@ class TestDecisions:
             candidate_claim(actor=steward, candidate_id=uuid.uuid4())
 
 
+class TestFinality:
+    """Decisions stay final until a steward reopens the pair; merges respect them."""
+
+    def test_a_pair_decided_apart_cannot_be_merged_until_reopened(self, steward):
+        a, b = register(steward), register(steward)
+        pair = propose(steward, a, b)
+        candidate_decide(actor=steward, candidate_id=pair.id, decision=NOT_DUP, reason="twins")
+        with pytest.raises(MergeRefusedError, match="different people"):
+            merge(steward, a, b)
+        assert Patient.objects.get(id=b.id).active is True
+        # The preview still shows what a merge would do (it decides nothing).
+        assert patients_merge_preview(survivor_id=a.id, subsumed_id=b.id).record
+        candidate_reopen(actor=steward, candidate_id=pair.id, reason="new evidence")
+        done = merge(steward, a, b)
+        pair.refresh_from_db()
+        assert (pair.status, done.candidate_id) == (CandidateStatus.MERGED, pair.id)
+        assert MatchDecision.objects.get().decision == DUP
+
+    def test_merging_a_pair_decided_duplicate_keeps_the_stewards_label(self, steward):
+        a, b = register(steward), register(steward)
+        pair = propose(steward, a, b)
+        candidate_decide(actor=steward, candidate_id=pair.id, decision=DUP, reason="same MRN")
+        merge(steward, a, b, reason="merging the decided pair")
+        pair.refresh_from_db()
+        assert pair.status == CandidateStatus.MERGED
+        label = MatchDecision.objects.get()
+        assert (label.decision, label.reason) == (DUP, "same MRN")
+
+    def test_unmerge_reopens_nothing_and_the_steward_reopens_deliberately(self, steward):
+        a, b, c = register(steward), register(steward), register(steward)
+        pair, other = propose(steward, a, b), propose(steward, b, c)
+        done = merge(steward, a, b)
+        for closed in (pair, other):
+            with pytest.raises(CandidateClosedError, match="undo the merge first"):
+                candidate_reopen(actor=steward, candidate_id=closed.id, reason="recheck")
+        patients_unmerge(actor=steward, merge_id=done.id, reason="twins after all")
+        pair.refresh_from_db()
+        other.refresh_from_db()
+        assert (pair.status, other.status) == (CandidateStatus.MERGED, CandidateStatus.SUPERSEDED)
+        assert MatchDecision.objects.get().decision == DUP  # the label the merge wrote
+        candidate_reopen(actor=steward, candidate_id=pair.id, reason="undone: decide again")
+        candidate_reopen(actor=steward, candidate_id=other.id, reason="b is back")
+        pair.refresh_from_db()
+        other.refresh_from_db()
+        assert (pair.status, other.status) == (CandidateStatus.OPEN, CandidateStatus.OPEN)
+        assert not MatchDecision.objects.exists()  # the merge's label withdrawn with it
+        with pytest.raises(CandidateClosedError, match="Only decided"):
+            candidate_reopen(actor=steward, candidate_id=pair.id, reason="again")
+        candidate_decide(actor=steward, candidate_id=pair.id, decision=NOT_DUP, reason="twins")
+        assert MatchDecision.objects.get().decision == NOT_DUP
+
+    def test_queue_decisions_are_the_training_labels(self, steward):
+        a, b, c = register(steward), register(steward), register(steward)
+        same, apart = propose(steward, a, b), propose(steward, a, c)
+        candidates_decide_bulk(actor=steward, candidate_ids=[same.id], decision=DUP)
+        candidate_decide(actor=steward, candidate_id=apart.id, decision=NOT_DUP, reason="twins")
+        policy = placeholder_policy()
+        assert sorted(label.is_duplicate for label in _labels(policy)) == [False, True]
+        candidate_reopen(actor=steward, candidate_id=apart.id, reason="recheck")
+        assert [label.is_duplicate for label in _labels(policy)] == [True]
+
+
 class TestEnterprise:
     def test_every_patient_has_its_own_euid_and_links_join_groups(self, steward):
         a, b, c = register(steward), register(steward), register(steward)
@@ -221,6 +291,20 @@ class TestEnterprise:
         )
         other = propose(steward, c, e, 0.99, CandidateGrade.CERTAIN)
         assert candidates_auto_link(actor=None, candidate_ids=[other.id, probable.id]) == 0
+        assert candidates_auto_link(actor=None, candidate_ids=[]) == 0
+
+    def test_the_batch_chunk_hook_links_only_that_chunks_certain_pairs(self, steward):
+        a, b, c, d = (register(steward) for _ in range(4))
+        mine = propose(steward, a, b, 0.99, CandidateGrade.CERTAIN)
+        other = propose(steward, c, d, 0.99, CandidateGrade.CERTAIN)
+        batch_chunk_auto_link(BatchJob(), ProposalSummary())  # a chunk without CERTAIN pairs
+        batch_chunk_auto_link(BatchJob(), ProposalSummary(certain=1, certain_ids=(mine.id,)))
+        mine.refresh_from_db()
+        other.refresh_from_db()
+        assert (mine.auto_linked, other.auto_linked) == (True, False)
+        euids = dict(Patient.objects.values_list("id", "enterprise_id"))
+        assert euids[a.id] == euids[b.id]
+        assert euids[c.id] != euids[d.id]
 
     def test_auto_link_joins_chained_groups_as_pair_by_pair_linking_would(self, steward):
         a, b, c, d, e = sorted((register(steward) for _ in range(5)), key=lambda p: p.id)

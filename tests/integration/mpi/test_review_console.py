@@ -2,6 +2,8 @@
 filters, compare, claim, merge, not a duplicate, skip, refusals shown as messages, undo."""
 
 import uuid
+from dataclasses import replace
+from datetime import date
 
 import pytest
 from django.test import Client
@@ -12,7 +14,7 @@ from tenancy.db import tenant_scope
 from tenancy.models import AuditEvent, Role
 from tests.factories import make_tenant, make_user
 from tests.integration.mpi.test_review_api import propose
-from tests.patient_factories import make_patient
+from tests.patient_factories import make_patient, patient_input
 
 pytestmark = pytest.mark.django_db
 QUEUE = "/admin/mpi/matchcandidate/"
@@ -58,6 +60,9 @@ class TestAccess:
         as_role(client, world["tenant"], role)
         assert client.get(QUEUE).status_code == 403
         assert client.get(url(world["pair"])).status_code == 403
+        for page in ("decide", "claim"):
+            assert client.post(url(world["pair"], page), {"action": "skip"}).status_code == 403
+        assert client.post(f"{QUEUE}bulk/", {"decision": "duplicate"}).status_code == 403
 
     def test_auditor_reads_but_cannot_decide(self, client, world):
         as_role(client, world["tenant"], Role.AUDITOR)
@@ -91,6 +96,27 @@ class TestSteward:
         mine = client.get(QUEUE, {"assignee": "me", "status": "open"}).context["rows"]
         assert [r["candidate"].id for r in mine] == [world["pair"].id]
         assert client.get(QUEUE, {"min_age": "-3"}).status_code == 200  # invalid: default filter
+
+    def test_queue_filters_by_facility_and_age(self, client, world):
+        child = make_patient(
+            world["tenant"],
+            data=replace(
+                patient_input(mrn="C-9"), birth_date=date(2015, 6, 1), preferred_facility="north"
+            ),
+            duplicate_override_reason=REASON,
+        )
+        with tenant_scope(world["tenant"].id):
+            young = propose(world["tenant"].id, world["a"], child, 0.5)
+        as_role(client, world["tenant"], Role.DATA_STEWARD)
+
+        def rows(**query: str) -> list[uuid.UUID]:
+            return [r["candidate"].id for r in client.get(QUEUE, query).context["rows"]]
+
+        assert rows() == [world["pair"].id, world["second"].id, young.id]
+        assert rows(facility="north") == [young.id]
+        assert rows(max_age="20") == [young.id]  # either record's age: the child's
+        assert rows(min_age="60") == []
+        assert rows(facility="north", min_age="30") == [young.id]
 
     def test_compare_shows_differences_and_evidence(self, client, world):
         as_role(client, world["tenant"], Role.DATA_STEWARD)
@@ -128,8 +154,9 @@ class TestSteward:
         closed = client.post(url(world["pair"], "claim"), follow=True)
         assert "Only open pairs can be claimed." in [str(m) for m in closed.context["messages"]]
 
-    def test_merge_then_undo(self, client, world):
-        as_role(client, world["tenant"], Role.DATA_STEWARD)
+    @pytest.mark.parametrize("role", [Role.DATA_STEWARD, Role.TENANT_ADMIN])
+    def test_merge_then_undo(self, client, world, role):
+        as_role(client, world["tenant"], role)
         a, b = world["a"], world["b"]
         decide = url(world["pair"], "decide")
         nobody = client.post(decide, {"action": "merge", "survivor": str(uuid.uuid4())})
@@ -154,7 +181,9 @@ class TestSteward:
         assert merged["Location"] == f"/admin/mpi/patientmerge/{merge.id}/change/"
         page = client.get(merged["Location"])
         assert page.context["can_unmerge"]
-        subsumed_page = client.get(f"/admin/registration/patient/{b.id}/change/")
+        # The patient page is the front desk's and stewards' (tenant admins open no records).
+        reader = as_role(Client(), world["tenant"], Role.DATA_STEWARD)
+        subsumed_page = reader.get(f"/admin/registration/patient/{b.id}/change/")
         assert b'data-type="replaced-by"' in subsumed_page.content
         assert b"Replaced by" in page.content
         no_reason = client.post(f"/admin/mpi/patientmerge/{merge.id}/unmerge/", follow=True)
@@ -167,6 +196,37 @@ class TestSteward:
         assert client.get("/admin/mpi/patientmerge/").status_code == 200
         missing = client.post(f"/admin/mpi/patientmerge/{uuid.uuid4()}/unmerge/", {"reason": "x"})
         assert missing.status_code == 404
+
+    def test_a_closed_pair_is_reopened_with_a_reason(self, client, world):
+        as_role(client, world["tenant"], Role.DATA_STEWARD)
+        a, b, pair = world["a"], world["b"], world["pair"]
+        decide = url(pair, "decide")
+        assert b'id="reopen-form"' not in client.get(url(pair)).content  # open: nothing to reopen
+        client.post(decide, {"action": "not_duplicate", "reason": "twins"})
+        page = client.get(url(pair))
+        assert b'id="reopen-form"' in page.content
+        assert b'id="merge-form"' not in page.content  # final until reopened
+        # A merge posted anyway is refused: the decision stands.
+        versions = {f"version_{p.id}": "1" for p in (a, b)}
+        refused = client.post(
+            decide, {"action": "merge", "survivor": str(a.id), **versions}, follow=True
+        )
+        assert "different people" in " ".join(str(m) for m in refused.context["messages"])
+        no_reason = client.post(decide, {"action": "reopen"}, follow=True)
+        assert "A reason is required." in [str(m) for m in no_reason.context["messages"]]
+        reopened = client.post(decide, {"action": "reopen", "reason": "new evidence"})
+        assert reopened["Location"] == url(pair)
+        merged = client.post(decide, {"action": "merge", "survivor": str(a.id), **versions})
+        merge_url = merged["Location"]
+        # While the merge stands the pair cannot be reopened; once undone it can.
+        assert b'id="reopen-form"' not in client.get(url(pair)).content
+        client.post(merge_url.replace("/change/", "/unmerge/"), {"reason": "wrong pair"})
+        assert b'id="reopen-form"' in client.get(url(pair)).content
+        client.post(decide, {"action": "reopen", "reason": "undone: decide again"})
+        with tenant_scope(world["tenant"].id):
+            pair.refresh_from_db()
+            assert pair.status == CandidateStatus.OPEN
+            assert AuditEvent.objects.filter(action="mpi.candidate_reopened").count() == 2
 
     def test_bulk_decision_of_ticked_pairs(self, client, world):
         as_role(client, world["tenant"], Role.DATA_STEWARD)
