@@ -326,6 +326,7 @@ def run_size(args: argparse.Namespace, size: int, owner_url: str) -> dict[str, A
     print("batch …", flush=True)
     with tenant_scope(tenant.id):
         MatchCandidate.objects.all().delete()
+    load_average = round(os.getloadavg()[0], 2)
     batch = batch_measure(tenant.id, slug, truth)
 
     print("blocking …", flush=True)
@@ -397,6 +398,7 @@ def run_size(args: argparse.Namespace, size: int, owner_url: str) -> dict[str, A
         splink = splink_run(records_csv, truth, size)
     return {
         "patients": records,
+        "load_average_at_batch": load_average,
         "true_pairs": len(truth),
         "batch": batch,
         "blocking": blocking,
@@ -433,7 +435,12 @@ def _markdown(result: dict[str, Any]) -> str:
         "",
         f"Machine: {machine['cpus']} CPUs, {machine['memory_gb']} GB, {machine['platform']}, "
         f"Python {machine['python']}; commit {machine['commit']}. `make bench-mpi` "
-        "(benchmarks/mpi/quality.py). Shared machine: other jobs were running.",
+        "(benchmarks/mpi/quality.py). Load average (1 min) when each size's batch started: "
+        + ", ".join(
+            f"{size['patients']:,}: {size.get('load_average_at_batch', '?')}"
+            for size in result["sizes"]
+        )
+        + " (2 CPUs: above 2 means other work shared the machine).",
         "",
         "| patients | engine | precision | recall | F1 | wall (s) | pairs scored | pairs/s | "
         "peak RSS (MB) |",
