@@ -50,7 +50,7 @@ ON CONFLICT (tenant_id, patient_low_id, patient_high_id) DO UPDATE
        explanation = EXCLUDED.explanation, model_version = EXCLUDED.model_version,
        updated_at = EXCLUDED.updated_at
  WHERE c.status = 'open'
-RETURNING id, (xmax = 0) AS inserted, grade
+RETURNING id, (xmax = 0) AS inserted, grade, patient_low_id, patient_high_id, auto_linked
 """
 
 
@@ -79,6 +79,9 @@ class ProposalSummary:
     certain: int = 0
     # Their candidate ids (not part of the counts of `to_dict`).
     certain_ids: tuple[UUID, ...] = field(default=(), compare=False)
+    # Those not linked yet, as (candidate id, low patient id, high patient id): rows the
+    # proposal's statement wrote, so its transaction holds their locks.
+    certain_unlinked: tuple[tuple[UUID, UUID, UUID], ...] = field(default=(), compare=False)
 
     def __add__(self, other: "ProposalSummary") -> "ProposalSummary":
         return ProposalSummary(
@@ -88,6 +91,7 @@ class ProposalSummary:
             skipped=self.skipped + other.skipped,
             certain=self.certain + other.certain,
             certain_ids=self.certain_ids + other.certain_ids,
+            certain_unlinked=self.certain_unlinked + other.certain_unlinked,
         )
 
     def to_dict(self) -> dict[str, int]:
@@ -153,9 +157,13 @@ def match_candidates_propose(
         with tenant_cursor() as cursor:
             cursor.execute(_UPSERT_SQL, params)
             returned = cursor.fetchall()
-        inserted = sum(1 for _, was_inserted, _ in returned if was_inserted)
-        certain_ids = tuple(
-            candidate_id for candidate_id, _, grade in returned if grade == CandidateGrade.CERTAIN
+        inserted = sum(1 for _, was_inserted, *_ in returned if was_inserted)
+        certain = [row for row in returned if row[2] == CandidateGrade.CERTAIN]
+        certain_ids = tuple(row[0] for row in certain)
+        certain_unlinked = tuple(
+            (candidate_id, low, high)
+            for candidate_id, _, _, low, high, auto_linked in certain
+            if not auto_linked
         )
         summary = ProposalSummary(
             offered=len(proposals),
@@ -164,6 +172,7 @@ def match_candidates_propose(
             skipped=len(proposals) - len(returned),
             certain=len(certain_ids),
             certain_ids=certain_ids,
+            certain_unlinked=certain_unlinked,
         )
         audit_record(
             actor=actor,

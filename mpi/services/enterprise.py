@@ -97,45 +97,60 @@ def candidates_auto_link(
     rows. Pairs with an inactive record are skipped.
     """
     with transaction.atomic():
-        pairs = MatchCandidate.objects.select_for_update().filter(
-            status=CandidateStatus.OPEN, grade=CandidateGrade.CERTAIN, auto_linked=False
-        )
-        if candidate_ids is not None:
-            pairs = pairs.filter(id__in=list(candidate_ids))
-        rows = list(
-            pairs.order_by("patient_low_id", "patient_high_id").values_list(
-                "id", "patient_low_id", "patient_high_id"
+        pairs = MatchCandidate.objects.select_for_update()
+        if candidate_ids is None:
+            pairs = pairs.filter(
+                status=CandidateStatus.OPEN, grade=CandidateGrade.CERTAIN, auto_linked=False
             )
-        )
+        else:
+            # Given ids: by primary key alone, the rest checked on the locked rows. With the
+            # state in the statement, stale statistics on a table a batch is filling made
+            # PostgreSQL walk the queue index over every open candidate (0.5 s per chunk at
+            # 258k candidates) instead of fetching a few rows by id.
+            pairs = pairs.filter(id__in=list(candidate_ids))
+        rows = [
+            (candidate_id, low, high)
+            for candidate_id, low, high, status, grade, auto_linked in pairs.order_by(
+                "patient_low_id", "patient_high_id"
+            ).values_list(
+                "id", "patient_low_id", "patient_high_id", "status", "grade", "auto_linked"
+            )
+            if status == CandidateStatus.OPEN
+            and grade == CandidateGrade.CERTAIN
+            and not auto_linked
+        ]
         if not rows:
             return 0
-        involved = {patient_id for _, low, high in rows for patient_id in (low, high)}
-        euid_of = dict(
-            Patient.objects.select_for_update()
-            .filter(id__in=involved, active=True)
-            .order_by("id")
-            .values_list("id", "enterprise_id")
-        )
-        groups = _EnterpriseGroups(
-            Patient.objects.filter(enterprise_id__in=set(euid_of.values()))
-            .values("enterprise_id")
-            .annotate(records=Count("id"))
-            .values_list("enterprise_id", "records")
-        )
-        linked: list[UUID] = []
-        joins: list[tuple[UUID, UUID, UUID, UUID, int]] = []
-        for candidate_id, low, high in rows:
-            if low not in euid_of or high not in euid_of:
-                continue
-            linked.append(candidate_id)
-            euid, previous = groups.find(euid_of[low]), groups.find(euid_of[high])
-            if euid != previous:
-                joins.append((low, high, euid, previous, groups.join(previous, into=euid)))
-        _move_groups(groups.moves())
-        _link_and_audit(actor, joins, source="auto")
-        MatchCandidate.objects.filter(id__in=linked).update(
-            auto_linked=True, updated_at=timezone.now()
-        )
+        return _auto_link_rows(actor, rows)
+
+
+def _auto_link_rows(actor: Principal | None, rows: list[tuple[UUID, UUID, UUID]]) -> int:
+    """Link locked candidate rows (id, low, high), in pair order; how many were linked."""
+    involved = {patient_id for _, low, high in rows for patient_id in (low, high)}
+    euid_of = dict(
+        Patient.objects.select_for_update()
+        .filter(id__in=involved, active=True)
+        .order_by("id")
+        .values_list("id", "enterprise_id")
+    )
+    groups = _EnterpriseGroups(
+        Patient.objects.filter(enterprise_id__in=set(euid_of.values()))
+        .values("enterprise_id")
+        .annotate(records=Count("id"))
+        .values_list("enterprise_id", "records")
+    )
+    linked: list[UUID] = []
+    joins: list[tuple[UUID, UUID, UUID, UUID, int]] = []
+    for candidate_id, low, high in rows:
+        if low not in euid_of or high not in euid_of:
+            continue
+        linked.append(candidate_id)
+        euid, previous = groups.find(euid_of[low]), groups.find(euid_of[high])
+        if euid != previous:
+            joins.append((low, high, euid, previous, groups.join(previous, into=euid)))
+    _move_groups(groups.moves())
+    _link_and_audit(actor, joins, source="auto")
+    MatchCandidate.objects.filter(id__in=linked).update(auto_linked=True, updated_at=timezone.now())
     return len(linked)
 
 
@@ -226,5 +241,8 @@ def batch_chunk_auto_link(job: BatchJob, summary: ProposalSummary) -> None:
     """
     del job
     # Only this chunk's pairs: chunks scored concurrently never wait on each other's rows.
-    if summary.certain_ids:
-        candidates_auto_link(actor=None, candidate_ids=summary.certain_ids)
+    # The proposal's upsert wrote these rows in this transaction and holds their locks, so
+    # they are linked as returned, without reading them again.
+    if summary.certain_unlinked:
+        with transaction.atomic():
+            _auto_link_rows(None, sorted(summary.certain_unlinked, key=lambda row: row[1:]))

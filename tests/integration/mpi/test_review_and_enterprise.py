@@ -5,6 +5,7 @@ from datetime import date
 
 import pytest
 
+from mpi.matching.score import MatchGrade
 from mpi.models import (
     BatchJob,
     CandidateGrade,
@@ -16,7 +17,7 @@ from mpi.models import (
 )
 from mpi.selectors.enterprise import enterprise_person_get
 from mpi.selectors.review import QueueFilter, candidate_get, candidate_next, candidate_queue
-from mpi.services.candidates import ProposalSummary
+from mpi.services.candidates import ProposalSummary, ScoredPair, match_candidates_propose
 from mpi.services.enterprise import (
     batch_chunk_auto_link,
     candidates_auto_link,
@@ -298,13 +299,56 @@ class TestEnterprise:
         mine = propose(steward, a, b, 0.99, CandidateGrade.CERTAIN)
         other = propose(steward, c, d, 0.99, CandidateGrade.CERTAIN)
         batch_chunk_auto_link(BatchJob(), ProposalSummary())  # a chunk without CERTAIN pairs
-        batch_chunk_auto_link(BatchJob(), ProposalSummary(certain=1, certain_ids=(mine.id,)))
+        chunk = ProposalSummary(
+            certain=1,
+            certain_ids=(mine.id,),
+            certain_unlinked=((mine.id, mine.patient_low_id, mine.patient_high_id),),
+        )
+        batch_chunk_auto_link(BatchJob(), chunk)
         mine.refresh_from_db()
         other.refresh_from_db()
         assert (mine.auto_linked, other.auto_linked) == (True, False)
         euids = dict(Patient.objects.values_list("id", "enterprise_id"))
         assert euids[a.id] == euids[b.id]
         assert euids[c.id] != euids[d.id]
+        # What a proposal returns links as the chunk's rows, with the links and audit rows
+        proposed = match_candidates_propose(
+            actor=None,
+            pairs=[
+                ScoredPair(
+                    patient_id=c.id,
+                    other_patient_id=d.id,
+                    probability=0.9999,
+                    weight=30.0,
+                    grade=MatchGrade.CERTAIN,
+                    explanation=(),
+                )
+            ],
+            model_version="default-1",
+        )
+        assert [row[0] for row in proposed.certain_unlinked] == [other.id]
+        batch_chunk_auto_link(BatchJob(), proposed)
+        other.refresh_from_db()
+        assert other.auto_linked
+        assert (
+            Patient.objects.get(id=c.id).enterprise_id == Patient.objects.get(id=d.id).enterprise_id
+        )
+        # a refreshed pair already linked is not linked again
+        again = match_candidates_propose(
+            actor=None,
+            pairs=[
+                ScoredPair(
+                    patient_id=c.id,
+                    other_patient_id=d.id,
+                    probability=0.9999,
+                    weight=30.0,
+                    grade=MatchGrade.CERTAIN,
+                    explanation=(),
+                )
+            ],
+            model_version="default-1",
+        )
+        assert (again.certain_ids, again.certain_unlinked) == ((other.id,), ())
 
     def test_auto_link_joins_chained_groups_as_pair_by_pair_linking_would(self, steward):
         a, b, c, d, e = sorted((register(steward) for _ in range(5)), key=lambda p: p.id)
