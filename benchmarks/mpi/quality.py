@@ -16,7 +16,8 @@ For each size in BENCH_MPI_SIZES (default 10000,100000; add 1000000 for a millio
    PROBABLE-or-better candidates over the sample's true pairs.
 5. Splink 4 (DuckDB backend) in its own virtualenv (.local/bench-venv from
    requirements/bench-lock.txt, created on demand) on the same records exported to CSV, with
-   a DuckDB memory limit, a temp directory under .local and a time cap; P/R/F1 of its pairs
+   a DuckDB memory limit, its temp files in the system temp directory (outside the checkout,
+   at most BENCH_MPI_SPLINK_TEMP_SIZE, 20GB) and a time cap; P/R/F1 of its pairs
    with match probability >= 0.5. If it does not finish, the report says so.
 
 Writes docs/benchmarks/<date>-mpi.{md,json} (machine, versions, commit). Not in `make test`.
@@ -34,6 +35,7 @@ import random
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -51,6 +53,8 @@ LOCAL = ROOT / ".local"
 BENCH_VENV = LOCAL / "bench-venv"
 SPLINK_TIME_CAP = int(os.environ.get("BENCH_MPI_SPLINK_SECONDS", "900"))
 SPLINK_MEMORY = os.environ.get("BENCH_MPI_SPLINK_MEMORY", "4GB")
+# DuckDB spills what does not fit in memory; at a million records it filled a 72 GB disk.
+SPLINK_TEMP_SIZE = os.environ.get("BENCH_MPI_SPLINK_TEMP_SIZE", "20GB")
 ONLINE_QUERIES = 300
 # Batch runners (processes) sharing the job, as MPI_BATCH_RUNNERS Celery tasks would.
 RUNNERS = int(os.environ.get("BENCH_MPI_RUNNERS", "2"))
@@ -190,31 +194,39 @@ def splink_run(records_csv: Path, truth: set[tuple[str, str]], size: int) -> dic
     """Splink (DuckDB) in the bench virtualenv on exported records, scored against the truth."""
     python = _ensure_bench_venv()
     pairs_csv = records_csv.with_name(f"splink-pairs-{size}.csv")
-    temp_dir = LOCAL / "bench" / f"splink-tmp-{size}"
-    temp_dir.mkdir(parents=True, exist_ok=True)
-    command = [
-        str(python),
-        str(ROOT / "benchmarks" / "mpi" / "splink_peer.py"),
-        str(records_csv),
-        str(pairs_csv),
-        "--memory-limit",
-        SPLINK_MEMORY,
-        "--temp-dir",
-        str(temp_dir),
-    ]
-    started = time.perf_counter()
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=SPLINK_TIME_CAP, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return {
-            "finished": False,
-            "reason": f"did not finish within {SPLINK_TIME_CAP} s "
-            f"(DuckDB memory limit {SPLINK_MEMORY})",
-        }
-    if done.returncode != 0:
-        return {"finished": False, "reason": done.stderr.strip().splitlines()[-1:]}
+    limits = f"DuckDB memory limit {SPLINK_MEMORY}, temp files at most {SPLINK_TEMP_SIZE}"
+    # Spilled data goes to the system's temp directory, outside the checkout, removed after.
+    with tempfile.TemporaryDirectory(prefix="regsvc-splink-") as temp_dir:
+        command = [
+            str(python),
+            str(ROOT / "benchmarks" / "mpi" / "splink_peer.py"),
+            str(records_csv),
+            str(pairs_csv),
+            "--memory-limit",
+            SPLINK_MEMORY,
+            "--temp-dir",
+            temp_dir,
+            "--max-temp-size",
+            SPLINK_TEMP_SIZE,
+        ]
+        started = time.perf_counter()
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=SPLINK_TIME_CAP, check=False
+            )
+        except subprocess.TimeoutExpired:
+            return {
+                "finished": False,
+                "reason": f"did not finish within {SPLINK_TIME_CAP} s ({limits})",
+            }
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            # The report is committed: no path of this machine in it.
+            last = last.replace(temp_dir, "<temp>").replace(str(ROOT), ".")
+            return {
+                "finished": False,
+                "reason": f"failed after {time.perf_counter() - started:.0f} s ({limits}): {last}",
+            }
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     predicted = set()
     with pairs_csv.open(encoding="utf-8", newline="") as source:
@@ -226,6 +238,7 @@ def splink_run(records_csv: Path, truth: set[tuple[str, str]], size: int) -> dic
         "wall_seconds": round(time.perf_counter() - started, 1),
         **figures,
         "memory_limit": SPLINK_MEMORY,
+        "temp_size_limit": SPLINK_TEMP_SIZE,
         "quality": pair_quality(predicted, truth),
     }
 

@@ -1,7 +1,8 @@
 """The Splink peer of `make bench-mpi`: the same records deduplicated by Splink (DuckDB).
 
 Runs in the benchmark's own virtualenv (requirements/bench-lock.txt), never the app's:
-`python splink_peer.py RECORDS.csv PAIRS.csv --memory-limit 4GB --temp-dir DIR`. Reads the
+`python splink_peer.py RECORDS.csv PAIRS.csv --memory-limit 4GB --temp-dir DIR
+--max-temp-size 20GB`. Reads the
 records the benchmark exported, trains (u by random sampling, m by EM on two blocking rules,
 as Splink's tutorials do), predicts with blocking comparable to ours and writes the pairs
 with match probability >= 0.5. Prints one JSON line of figures.
@@ -24,6 +25,7 @@ def main() -> None:
     parser.add_argument("pairs")
     parser.add_argument("--memory-limit", default="4GB")
     parser.add_argument("--temp-dir", required=True)
+    parser.add_argument("--max-temp-size", default="20GB")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     started = time.perf_counter()
@@ -31,6 +33,7 @@ def main() -> None:
         config={
             "memory_limit": args.memory_limit,
             "temp_directory": args.temp_dir,
+            "max_temp_directory_size": args.max_temp_size,
             "threads": args.threads,
         }
     )
