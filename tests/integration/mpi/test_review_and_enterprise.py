@@ -311,21 +311,20 @@ class TestEnterprise:
         euids = dict(Patient.objects.values_list("id", "enterprise_id"))
         assert euids[a.id] == euids[b.id]
         assert euids[c.id] != euids[d.id]
-        # What a proposal returns links as the chunk's rows, with the links and audit rows
-        proposed = match_candidates_propose(
-            actor=None,
-            pairs=[
-                ScoredPair(
-                    patient_id=c.id,
-                    other_patient_id=d.id,
-                    probability=0.9999,
-                    weight=30.0,
-                    grade=MatchGrade.CERTAIN,
-                    explanation=(),
-                )
-            ],
-            model_version="default-1",
-        )
+
+        # A chunk's proposal returns its CERTAIN rows; the hook links those as returned.
+        def propose_c_and_d():
+            certain = ScoredPair(
+                patient_id=c.id,
+                other_patient_id=d.id,
+                probability=0.9999,
+                weight=30.0,
+                grade=MatchGrade.CERTAIN,
+                explanation=(),
+            )
+            return match_candidates_propose(actor=None, pairs=[certain], model_version="default-1")
+
+        proposed = propose_c_and_d()
         assert [row[0] for row in proposed.certain_unlinked] == [other.id]
         batch_chunk_auto_link(BatchJob(), proposed)
         other.refresh_from_db()
@@ -334,20 +333,7 @@ class TestEnterprise:
             Patient.objects.get(id=c.id).enterprise_id == Patient.objects.get(id=d.id).enterprise_id
         )
         # a refreshed pair already linked is not linked again
-        again = match_candidates_propose(
-            actor=None,
-            pairs=[
-                ScoredPair(
-                    patient_id=c.id,
-                    other_patient_id=d.id,
-                    probability=0.9999,
-                    weight=30.0,
-                    grade=MatchGrade.CERTAIN,
-                    explanation=(),
-                )
-            ],
-            model_version="default-1",
-        )
+        again = propose_c_and_d()
         assert (again.certain_ids, again.certain_unlinked) == ((other.id,), ())
 
     def test_auto_link_joins_chained_groups_as_pair_by_pair_linking_would(self, steward):
