@@ -11,7 +11,7 @@ their own transaction and announce the merge once (`patient.merged` / `patient.u
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 from uuid import UUID
 
@@ -68,9 +68,22 @@ LIST_FIELDS = ("names", "telecoms", "addresses", "contacts")
 MERGED_REASON = "merged"
 
 
+class _ExactJSONEncoder(DjangoJSONEncoder):
+    """DjangoJSONEncoder, but times keep their microseconds.
+
+    DjangoJSONEncoder cuts times to milliseconds, so an unmerge restored a `created_at` of
+    12:00:00.000450 as 12:00:00: not the row the merge found. A snapshot must restore exactly.
+    """
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, datetime | time):
+            return o.isoformat()
+        return super().default(o)
+
+
 def _row(obj: models.Model) -> dict[str, Any]:
     values = {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
-    loaded: dict[str, Any] = json.loads(json.dumps(values, cls=DjangoJSONEncoder))
+    loaded: dict[str, Any] = json.loads(json.dumps(values, cls=_ExactJSONEncoder))
     return loaded
 
 

@@ -5,7 +5,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
@@ -259,6 +259,22 @@ class TestMerge:
 
 
 class TestUnmerge:
+    def test_unmerge_restores_times_to_the_microsecond(self, steward):
+        """Times under a millisecond past the second came back cut to the second (the snapshot
+        kept milliseconds only); the property test below found it one run in a few."""
+        survivor = register(steward)
+        subsumed = register(steward, names=(NameInput(family="Bello", given=("Ada",)),))
+        stamp = datetime(2026, 11, 30, 12, 0, 0, 450, tzinfo=UTC)
+        Patient.objects.filter(id__in=[survivor.id, subsumed.id]).update(created_at=stamp)
+        PatientIdentifier.objects.filter(patient_id=subsumed.id).update(created_at=stamp)
+        before = content([survivor.id, subsumed.id])
+        done = merge(steward, survivor, subsumed)
+        patients_unmerge(actor=steward, merge_id=done.id, reason="not the same person")
+        assert content([survivor.id, subsumed.id]) == before
+        assert {
+            p.created_at for p in Patient.objects.filter(id__in=[survivor.id, subsumed.id])
+        } == {stamp}
+
     def test_unmerge_restores_both_records_and_announces_it(self, steward):
         survivor = register(steward)
         subsumed = register(steward, names=(NameInput(family="Bello", given=("Ada",)),))
